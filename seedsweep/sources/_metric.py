@@ -43,7 +43,23 @@ def read_metrics_file(path: Path) -> Mapping[str, Any]:
         data = _parse_json(text)
     if not isinstance(data, Mapping):
         raise ValueError(f"holds a {type(data).__name__}, expected a mapping of metric names to numbers")
-    return data
+    return _decode_non_finite(data)
+
+
+def _decode_non_finite(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Read the text ``nan``, ``inf`` and ``-inf`` as numbers, at any depth.
+
+    Python writes NaN as ``nan`` into YAML, which YAML reads as text, and
+    run records store non-finite numbers as text too.
+    """
+    decoded: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            value = _decode_non_finite(value)
+        elif isinstance(value, str) and value.strip().lower().lstrip("+-.") in ("nan", "inf", "infinity"):
+            value = float(value.strip().replace(".", ""))
+        decoded[key] = value
+    return decoded
 
 
 def _parse_json(text: str) -> Any:
@@ -273,6 +289,12 @@ def check_metrics_file_found(job_dirs: Sequence[str], metrics_file: str) -> None
         f"no job folder has {metrics_file!r} (for example {job_dirs[0]} has none); "
         f"pass the file name each job writes, relative to its job folder, with --metrics-file"
     )
+
+
+def recorded_metric(runs: list[Run]) -> str | None:
+    """Return the metric the records were classified for, when they agree on one."""
+    names = {run.classified_for for run in runs if run.status != RunStatus.MISSING}
+    return names.pop() if len(names) == 1 else None
 
 
 def summarize(runs: Iterable[Run]) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seedsweep.records import RECORD_FILE
-from seedsweep.records import RunStatus
 from seedsweep.records import read_record
 from seedsweep.sources._common import JobFolder
 from seedsweep.sources._common import Problems
@@ -31,6 +30,7 @@ from seedsweep.sources._common import run_from_record
 from seedsweep.sources._common import started_reason
 from seedsweep.sources._metric import check_metrics_file_found
 from seedsweep.sources._metric import keeps_record_status
+from seedsweep.sources._metric import recorded_metric
 from seedsweep.sources._metric import run_from_metrics_file
 from seedsweep.sources._metric import settle_metric
 from seedsweep.sources._metric import summarize
@@ -69,20 +69,22 @@ def load_hydra_dir(
         _check_records_written(sweep_dir, folders)
 
     problems = Problems()
-    direction = direction or "minimize"
+    # The divergence bound turns with the direction; minimize is the default.
+    bound_direction = direction or "minimize"
     runs = []
     for folder in folders:
         run = _run_from_folder(folder, seed_key, problems)
         if metrics_file is not None and _wants_metrics_file(run, folder):
-            run = run_from_metrics_file(run, folder.path / metrics_file, metric, direction, divergence, problems)
+            path = folder.path / metrics_file
+            run = run_from_metrics_file(run, path, metric, bound_direction, divergence, problems)
         runs.append(run)
     _check_seeds_found(runs, sweep_dir, seed_key)
 
     analysed, bound = settle_metric(
         runs,
         metric=metric,
-        recorded=_recorded_metric(runs),
-        direction=direction,
+        recorded=recorded_metric(runs),
+        direction=bound_direction,
         divergence=divergence,
         recorded_divergence=None,
         source=str(sweep_dir),
@@ -173,9 +175,3 @@ def _check_seeds_found(runs: list[Run], sweep_dir: Path, seed_key: str) -> None:
         f"no job in {sweep_dir} sets {seed_key!r} (override keys: {', '.join(keys) or 'none'}); "
         f"pass the config key of the seed with --seed-key"
     )
-
-
-def _recorded_metric(runs: list[Run]) -> str | None:
-    """Return the metric the records were classified for, when they agree on one."""
-    names = {run.classified_for for run in runs if run.status != RunStatus.MISSING}
-    return names.pop() if len(names) == 1 else None

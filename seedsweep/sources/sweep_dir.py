@@ -37,6 +37,7 @@ from seedsweep.sources._common import read_started
 from seedsweep.sources._common import run_from_record
 from seedsweep.sources._common import started_reason
 from seedsweep.sources._metric import apply_metrics_file
+from seedsweep.sources._metric import recorded_metric
 from seedsweep.sources._metric import settle_metric
 from seedsweep.sources._metric import summarize
 
@@ -90,7 +91,7 @@ def load_sweep_dir(
     analysed, bound = settle_metric(
         runs,
         metric=metric,
-        recorded=plan.get("metric"),
+        recorded=plan.get("metric") or recorded_metric(runs),
         direction=direction,
         divergence=divergence,
         recorded_divergence=plan.get("divergence"),
