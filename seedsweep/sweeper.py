@@ -100,7 +100,7 @@ class SweepRunner:
         plan = self._plan(arguments)
         recorded = self._prepare_dir(plan)
         todo = self._jobs_to_run(plan, recorded)
-        self.progress.start(total=len(plan.jobs), done=len(plan.jobs) - len(todo))
+        self.progress.start(total=len(plan.jobs), done=len(plan.jobs) - len(todo), params=list(plan.params))
 
         returns, records, interrupted = self._launch_all(plan, todo)
         all_records = {**recorded, **{record.job: record for record in records}}
@@ -362,10 +362,12 @@ class Progress:
         self.durations: list[float] = []
         self.run_seconds = 0.0
         self.wall_seconds = 0.0
+        self.params: list[str] = []
 
-    def start(self, total: int, done: int) -> None:
+    def start(self, total: int, done: int, params: Sequence[str]) -> None:
         self.total = total
         self.done = done
+        self.params = list(params)
 
     def add_wall_time(self, seconds: float) -> None:
         self.wall_seconds += seconds
@@ -376,7 +378,7 @@ class Progress:
             self.durations.append(record.duration)
             self.run_seconds += record.duration
 
-        params = " ".join(f"{key}={value}" for key, value in record.params.items())
+        params = " ".join(f"{key}={record.params.get(key)}" for key in self.params)
         metric = ""
         if record.value is not None:
             metric = f" {record.metric or 'value'}={record.value:.6g}"

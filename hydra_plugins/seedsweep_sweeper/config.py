@@ -3,8 +3,6 @@
 ``python train.py --cfg hydra -p hydra.sweeper`` shows them with their values.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -95,18 +93,13 @@ class RecordCallbackConf:
     seed_key: str = "${hydra.sweeper.seed_key}"
 
 
-@dataclass
-class SeedSweeperNode:
-    """The ``hydra/sweeper=seedsweep`` option: the sweeper and its recording callback."""
-
-    sweeper: SeedSweeperConf = field(default_factory=SeedSweeperConf)
-    callbacks: Dict[str, Any] = field(default_factory=lambda: {"seedsweep": RecordCallbackConf()})
-
-
+# Stored at package "hydra", so that selecting hydra/sweeper=seedsweep sets
+# both hydra.sweeper and the recording callback in hydra.callbacks. The outer
+# node is a plain mapping: a dataclass there would type the whole hydra node.
 ConfigStore.instance().store(
     group="hydra/sweeper",
     name="seedsweep",
-    node=SeedSweeperNode,
+    node={"sweeper": SeedSweeperConf, "callbacks": {"seedsweep": RecordCallbackConf}},
     package="hydra",
     provider="seedsweep",
 )
