@@ -6,6 +6,8 @@ jobs the basic sweeper launches, in the same order and batches.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite
 from hydra.test_utils.launcher_common_tests import LauncherTestSuite
 from pytest import mark
@@ -38,8 +40,8 @@ def test_suite_runs_seedsweep(hydra_sweep_runner, tmpdir):
     )
     with sweep:
         assert sweep.temp_dir is not None
-        plan_path = tmpdir / "seedsweep" / "plan.json"
-        ledger_path = tmpdir / "seedsweep" / "runs.jsonl"
+        plan_path = Path(sweep.temp_dir) / "seedsweep" / "plan.json"
+        ledger_path = Path(sweep.temp_dir) / "seedsweep" / "runs.jsonl"
 
-    assert plan_path.exists()
-    assert len(ledger_path.read_text("utf-8").splitlines()) == 2
+        assert plan_path.exists()
+        assert len(ledger_path.read_text("utf-8").splitlines()) == 2
