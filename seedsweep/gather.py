@@ -259,3 +259,8 @@ def first_line_of(error: BaseException) -> str:
     """Return the first line of an exception's message, or its type when it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def has_started(job: Job, sweep_dir: Path) -> bool:
+    """Tell whether a job wrote its started marker (it began running)."""
+    return JobDirFinder(sweep_dir).find(job.job) is not None

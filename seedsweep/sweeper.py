@@ -16,6 +16,7 @@ A failed job never stops the sweep unless ``on_failure=stop``.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import statistics
@@ -199,24 +200,45 @@ class SweepRunner:
     def _launch_all(self, plan: Plan, todo: list[Job]) -> tuple[list[Sequence[JobReturn]], list[RunRecord], bool]:
         returns: list[Sequence[JobReturn]] = []
         records: list[RunRecord] = []
-        batches = self._batches(plan, todo)
+        queue = collections.deque(self._batches(plan, todo))
 
-        for index, batch in enumerate(batches):
+        while queue:
+            batch = queue.popleft()
             try:
                 batch_returns = self._launch(batch)
             except KeyboardInterrupt:
                 records.extend(self._gather(batch, None, interrupted=True))
-                self._record_not_run(batches[index + 1 :], "the sweep was interrupted", records)
+                self._record_not_run(queue, "the sweep was interrupted", records)
                 return returns, records, True
 
-            returns.append(batch_returns)
-            batch_records = self._gather(batch, batch_returns)
+            if batch_returns is None:
+                batch_records, unstarted = self._gather_after_launcher_failure(batch)
+                queue.extendleft(reversed(self._batches(plan, unstarted)))
+            else:
+                returns.append(batch_returns)
+                batch_records = self._gather(batch, batch_returns)
             records.extend(batch_records)
 
             if self._should_stop(batch_records):
-                self._record_not_run(batches[index + 1 :], "the sweep stopped after a failed run (on_failure=stop)", records)
+                self._record_not_run(queue, "the sweep stopped after a failed run (on_failure=stop)", records)
                 break
         return _regroup(returns, plan, todo), records, False
+
+    def _gather_after_launcher_failure(self, batch: Sequence[Job]) -> tuple[list[RunRecord], list[Job]]:
+        """Gather the jobs that started; return the ones that never started, to launch again.
+
+        When one job's process dies, joblib and submitit abandon the whole
+        batch, so jobs that had not started yet are not failures. A batch in
+        which no job started is recorded as it is, so this cannot loop.
+        """
+        started = [job for job in batch if gather.has_started(job, self.sweep_dir)]
+        if not started:
+            return self._gather(batch, None), []
+
+        unstarted = [job for job in batch if job not in started]
+        if unstarted:
+            log.info(f"Launching again {len(unstarted)} jobs that had not started when the launcher failed")
+        return self._gather(started, None), unstarted
 
     def _batches(self, plan: Plan, todo: list[Job]) -> list[tuple[Job, ...]]:
         """Cut the jobs into launcher batches of consecutive job numbers.
