@@ -61,13 +61,20 @@ def write_plan(sweep_dir: Path, jobs: list[dict[str, Any]], **settings: Any) -> 
 
 
 def ok_record(job: dict[str, Any], value: float, **fields: Any) -> RunRecord:
-    """Make the record of a job that returned ``{"val_loss": value, "acc": ...}``."""
+    """Make the record of a job that returned ``{"val_loss": value, "acc": ...}``.
+
+    As the callback does, the record's parameters are every override of the
+    job, the seed included.
+    """
     metrics = {"val_loss": value, "acc": 1.0 - value}
+    params = dict(job["params"])
+    if job["seed"] is not None:
+        params["seed"] = job["seed"]
     record = RunRecord(
         job=job["job"],
         job_dir=str(job["job"]),
         overrides=list(job["overrides"]),
-        params=dict(job["params"]),
+        params=params,
         seed=job["seed"],
         status=RunStatus.OK,
         metric="val_loss",

@@ -38,7 +38,7 @@ RESERVED_COLUMNS = ("job", "job_dir", "seed", "status", "reason", "error_type", 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 
 # Sub-folders of a sweep dir that never hold job folders.
-_SKIPPED_FOLDERS = frozenset({".hydra", ".submitit", ".git", "__pycache__", "seedsweep"})
+_SKIPPED_FOLDERS = frozenset({".hydra", ".submitit", ".git", "__pycache__", "seedsweep", "seedsweep.attempts"})
 
 
 class SourceError(ValueError):
@@ -224,9 +224,7 @@ def started_reason(started: Mapping[str, Any]) -> str:
 def parse_overrides(overrides: Sequence[str], where: str) -> dict[str, Any]:
     """Turn a job's override strings into ``{key: typed value}`` with Hydra's parser.
 
-    ``+x`` and ``++x`` become ``x``; ``~x`` (a deletion) is left out. Values
-    that are lists or mappings become their override text (``"[1,2]"``) so
-    they can be compared and grouped.
+    ``+x`` and ``++x`` become ``x``; ``~x`` (a deletion) is left out.
 
     Raises:
         SourceError: an override does not parse.
@@ -249,10 +247,7 @@ def parse_overrides(overrides: Sequence[str], where: str) -> dict[str, Any]:
         key = override.key_or_group
         if override.package:
             key = f"{key}@{override.package}"
-        value = override.value()
-        if isinstance(value, (list, dict)):
-            value = override.get_value_element_as_str()
-        params[key] = value
+        params[key] = override.value()
     return params
 
 
@@ -300,7 +295,7 @@ def build_table(runs: Sequence[Run], params: Sequence[str], attrs: Mapping[str, 
     metrics = metric_names(runs)
     _check_names(param_names, metrics)
     for name in param_names:
-        check_param_types(name, (run.params.get(name) for run in runs))
+        check_param_types(name, (_hashable(run.params.get(name)) for run in runs))
 
     columns: dict[str, Any] = {
         "job": pd.array([run.job for run in runs], dtype="Int64"),
@@ -362,6 +357,7 @@ def _seed_column(seeds: list[Any]) -> Any:
 def _param_column(values: list[Any]) -> Any:
     import pandas as pd
 
+    values = [_hashable(value) for value in values]
     kinds = {value_kind(value) for value in values if value is not None}
     if kinds == {"int"} and None not in values:
         return pd.array(values, dtype="int64")
@@ -370,6 +366,13 @@ def _param_column(values: list[Any]) -> Any:
     if kinds == {"bool"} and None not in values:
         return pd.array(values, dtype="bool")
     return _objects(values)
+
+
+def _hashable(value: Any) -> Any:
+    """Turn a list or mapping value into its compact JSON text, so it can form groups."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return value
 
 
 def value_kind(value: Any) -> str:

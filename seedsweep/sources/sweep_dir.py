@@ -243,8 +243,23 @@ def _merge(
             runs.append(missing_run(key, None, job.get("seed"), job.get("params") or {}, "never ran"))
 
     for run in runs:
+        _use_planned_params(run, planned.get(run.job), seed_key)
         run.seed = check_seed(run.seed, f"job {run.job} ({run.job_dir})")
     return runs
+
+
+def _use_planned_params(run: Run, planned: dict[str, Any] | None, seed_key: str) -> None:
+    """Give a run the plan's parameters, which hold only the swept ones.
+
+    A record's parameters are every override of the job, with the seed and
+    any fixed override among them; without a plan only the seed is dropped.
+    """
+    if planned is not None:
+        run.params = dict(planned.get("params") or {})
+        if run.seed is None:
+            run.seed = planned.get("seed")
+    else:
+        run.params.pop(seed_key, None)
 
 
 def _job_order(key: JobKey) -> tuple[int, int, str]:
