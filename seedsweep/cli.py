@@ -99,13 +99,22 @@ def _add_analyze(commands: Any) -> None:
         choices=("minimize", "maximize"),
         help="whether lower or higher metric values are better (default: minimize)",
     )
-    parser.add_argument("--baseline", metavar="V", help="reference value of the study parameter for the effects")
+    parser.add_argument(
+        "--baseline",
+        metavar="V",
+        help="reference value of the study parameter, which the effects are measured against",
+    )
     parser.add_argument(
         "--scale",
         choices=("auto", "linear", "log"),
         help="trend axis (default: auto, which is log when the values are log-spaced)",
     )
-    parser.add_argument("--t-threshold", type=float, metavar="T", help="the |t| a reliable verdict needs (default: 2.0)")
+    parser.add_argument(
+        "--t-threshold",
+        type=float,
+        metavar="T",
+        help="the |t| a reliable verdict needs (default: 2.0)",
+    )
     parser.add_argument(
         "--verdict-rule",
         choices=("seed", "strict"),
@@ -123,14 +132,22 @@ def _add_analyze(commands: Any) -> None:
         help="file with the metrics in each job folder (JSON or YAML mapping, or CSV whose last row is read)",
     )
     parser.add_argument("--study", metavar="NAME", help="Optuna study name, for a storage with several studies")
-    parser.add_argument("--list-studies", action="store_true", help="list the studies in the Optuna storage and exit")
+    parser.add_argument(
+        "--list-studies",
+        action="store_true",
+        help="list the studies in the Optuna storage and exit",
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",
         help="report folder (default: SOURCE/seedsweep for a folder, <table stem>_seedsweep beside a table)",
     )
     parser.add_argument("--no-plots", action="store_true", help="write no figures")
-    parser.add_argument("--json", action="store_true", help="print analysis.json to stdout instead of the summary")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print analysis.json to stdout instead of the summary",
+    )
     parser.set_defaults(run=run_analyze)
 
 
@@ -171,15 +188,20 @@ def run_analyze(args: argparse.Namespace) -> int:
         divergence=args.divergence,
         params=[*args.param, *args.group_by],
     )
-    out_dir = Path(args.out) if args.out else default_out_dir(args.source, runs, args.study if is_study else None)
+    study = args.study if is_study else None
+    out_dir = Path(args.out) if args.out else default_out_dir(args.source, runs, study)
     analysis = _analyze(runs, _analysis_options(args, runs))
     _write_and_print(analysis, runs, out_dir, plots=not args.no_plots, as_json=args.json)
     return 0
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Analyse a seedsweep sweep dir with its recorded settings and write the report."""
-    from seedsweep.sources import load_runs
+    """Analyse a seedsweep sweep dir with its recorded settings and write the report.
+
+    The report is written by the same function as at the end of a sweep, so
+    it matches the one the sweep wrote.
+    """
+    from seedsweep.report.sweep import report_sweep
     from seedsweep.sources.sweep_dir import OUTPUT_FOLDER
     from seedsweep.sources.sweep_dir import is_sweep_dir
 
@@ -194,10 +216,10 @@ def run_report(args: argparse.Namespace) -> int:
             f"for other sources run: seedsweep analyze {sweep_dir}"
         )
 
-    runs = load_runs(sweep_dir)
     out_dir = Path(args.out) if args.out else sweep_dir / OUTPUT_FOLDER
-    analysis = _analyze(runs, {})
-    _write_and_print(analysis, runs, out_dir, plots=not args.no_plots, as_json=False)
+    analysis = report_sweep(sweep_dir, out_dir, {"plots": not args.no_plots})
+    if analysis is None:
+        raise UsageError(f"no report for {sweep_dir}: its runs cannot be analysed (the warning above says why)")
     return 0
 
 

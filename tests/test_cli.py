@@ -124,7 +124,7 @@ def test_folder_that_is_not_a_sweep(tmp_path):
     write(tmp_path / "train.py", "print('hi')\n")
     (tmp_path / "data").mkdir()
 
-    assert_input_error(seedsweep("analyze", tmp_path), "holds no sweep", "hydra.sweep.dir")
+    assert_input_error(seedsweep("analyze", tmp_path), "contains no sweep", "hydra.sweep.dir")
 
 
 def test_single_hydra_run(hydra_multirun):

@@ -130,6 +130,7 @@ def test_sweep_dir_without_plan_or_ledger(tmp_path):
     assert len(runs) == 9
     assert runs["seed"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert runs.attrs["seedsweep"]["metric"] == "val_loss"
+    assert runs.attrs["seedsweep"]["params"] == ["lr"]
 
 
 def test_sweep_dir_torn_ledger_line_uses_job_record(tmp_path, caplog):
@@ -284,6 +285,41 @@ def test_sweep_dir_failures_kept(tmp_path):
     assert math.isnan(runs["val_loss"][2])
 
 
+def test_sweep_dir_plan_params_win(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    jobs = plan_jobs(LR_VALUES, [0])
+    write_plan(sweep_dir, jobs)
+    records = []
+    for job in jobs:
+        record = ok_record(job, 1.0)
+        record.overrides.append("data=cifar")
+        record.params["data"] = "cifar"
+        records.append(record)
+        write_job_folder(sweep_dir, record)
+    append_ledger(sweep_dir, records)
+
+    runs = load_runs(sweep_dir)
+
+    assert runs.attrs["seedsweep"]["params"] == ["lr"]
+    assert "data" not in runs.columns
+
+
+def test_sweep_dir_every_run_crashed_keeps_metric_column(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    jobs = plan_jobs(LR_VALUES, [0])
+    write_plan(sweep_dir, jobs)
+    records = [crashed(ok_record(job, 0.0)) for job in jobs]
+    for record in records:
+        write_job_folder(sweep_dir, record)
+    append_ledger(sweep_dir, records)
+
+    runs = load_runs(sweep_dir)
+
+    assert runs["val_loss"].isna().all()
+    assert runs.attrs["seedsweep"]["metrics"] == ["val_loss"]
+    assert set(runs["status"]) == {"crashed"}
+
+
 def test_sweep_dir_nested_job_folders(tmp_path):
     sweep_dir = tmp_path / "sweep"
     jobs = plan_jobs(LR_VALUES, [0, 1])
@@ -396,6 +432,22 @@ def test_unknown_metric_raises(tmp_path):
 def test_bad_direction_raises(tmp_path):
     with pytest.raises(SourceError, match="'minimise'"):
         load_runs(tmp_path, direction="minimise")
+
+
+def test_metrics_file_keeps_crashed_record(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    jobs = plan_jobs(LR_VALUES, [0])
+    write_plan(sweep_dir, jobs)
+    records = [ok_record(jobs[0], 1.0), crashed(ok_record(jobs[1], 0.0)), ok_record(jobs[2], 1.0)]
+    for record in records:
+        job_dir = write_job_folder(sweep_dir, record)
+        (job_dir / "final.json").write_text('{"test_loss": 0.5}')
+    append_ledger(sweep_dir, records)
+
+    runs = load_runs(sweep_dir, metrics_file="final.json", metric="test_loss")
+
+    assert runs["status"].tolist() == ["ok", "crashed", "ok"]
+    assert runs["error_type"][1] == "RuntimeError"
 
 
 def test_metrics_file_in_sweep_dir(tmp_path):
@@ -560,7 +612,7 @@ def test_empty_folder(tmp_path):
 def test_folder_without_sweep(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
 
-    with pytest.raises(SourceError, match="holds no sweep"):
+    with pytest.raises(SourceError, match="contains no sweep"):
         load_runs(tmp_path)
 
 
@@ -700,6 +752,16 @@ def test_csv_bad_input(tmp_path, text, message):
 
     with pytest.raises(SourceError, match=message):
         load_runs(path)
+
+
+def test_csv_empty_metric_column_kept(tmp_path):
+    path = write_csv(tmp_path / "runs.csv", "seed,lr,val_loss\n0,a,\n1,a,\n")
+
+    runs = load_runs(path, metric="val_loss")
+
+    assert runs["val_loss"].isna().all()
+    assert runs["status"].tolist() == ["missing", "missing"]
+    assert runs.attrs["seedsweep"]["metrics"] == ["val_loss"]
 
 
 def test_table_seed_and_seed_key_clash(tmp_path):

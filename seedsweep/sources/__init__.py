@@ -70,7 +70,7 @@ def load_runs(
         metrics_file: a file each job wrote in its folder (JSON or YAML
             mapping, or CSV whose last row is read), read instead of the
             run record for the metrics of jobs that did not crash.
-        study: the Optuna study name, for a storage that holds several.
+        study: the Optuna study name, for a storage that contains several.
         direction: ``minimize`` or ``maximize``; overrides the recorded one
             and turns the divergence bound.
         divergence: a bound in the metric's units beyond which a finite
@@ -84,7 +84,7 @@ def load_runs(
 
     Raises:
         SourceError: the source does not exist, is of no known kind, or
-            holds input that cannot be read; the message says what to do.
+            contains input that cannot be read. The message names the fix.
     """
     check_direction(direction)
     check_divergence(divergence)
@@ -146,7 +146,7 @@ def _load_dir(path: Path, **options: Any) -> pd.DataFrame:
     if not any(path.iterdir()):
         raise SourceError(f"{path} is empty; pass the sweep dir the jobs wrote to (hydra.sweep.dir)")
     raise SourceError(
-        f"{path} holds no sweep: no seedsweep/runs.jsonl, no multirun.yaml and no job folder "
+        f"{path} contains no sweep: no seedsweep/runs.jsonl, no multirun.yaml and no job folder "
         f"with .hydra/overrides.yaml; pass the sweep dir (hydra.sweep.dir) or a table file"
     )
 
@@ -189,7 +189,7 @@ def _reclassified_frame(
         source=str(attrs.get("source", "the study")),
     )
     attrs.update({"metric": analysed, "direction": direction, "divergence": bound})
-    return build_table(runs, params, attrs)
+    return build_table(runs, params, attrs, metrics)
 
 
 def _run_from_row(row: dict[str, Any], params: list[str], metrics: list[str], recorded: str | None) -> Run:

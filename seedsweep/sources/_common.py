@@ -37,8 +37,10 @@ RESERVED_COLUMNS = ("job", "job_dir", "seed", "status", "reason", "error_type", 
 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 
-# Sub-folders of a sweep dir that never hold job folders.
-_SKIPPED_FOLDERS = frozenset({".hydra", ".submitit", ".git", "__pycache__", "seedsweep", "seedsweep.attempts"})
+# Sub-folders of a sweep dir that never contain job folders.
+_SKIPPED_FOLDERS = frozenset(
+    {".hydra", ".submitit", ".git", "__pycache__", "seedsweep", "seedsweep.attempts"}
+)
 
 
 class SourceError(ValueError):
@@ -49,7 +51,7 @@ class SourceError(ValueError):
 class Run:
     """One row of the run table before it becomes a DataFrame.
 
-    ``metrics`` holds only the metrics the run produced: a key that is
+    ``metrics`` contains only the metrics the run produced: a key that is
     absent means no value, a NaN value means the run produced NaN.
     ``classified_for`` is the metric the status was decided for (None: the
     task's single number, or every number it returned).
@@ -154,7 +156,7 @@ def is_job_folder(path: Path) -> bool:
 def find_job_folders(sweep_dir: Path) -> list[JobFolder]:
     """Find the job folders below ``sweep_dir``, at any depth, in path order.
 
-    A folder is a job folder when it holds a run record, a started marker or
+    A folder is a job folder when it contains a run record, a started marker or
     ``.hydra/overrides.yaml``. The search does not descend into a job folder,
     so checkpoints and logs a job writes are not walked.
     """
@@ -269,22 +271,30 @@ def check_direction(direction: str | None) -> None:
 def check_divergence(divergence: Any) -> None:
     if divergence is None:
         return
-    if isinstance(divergence, bool) or not isinstance(divergence, (int, float)) or not math.isfinite(divergence):
+    is_number = isinstance(divergence, (int, float)) and not isinstance(divergence, bool)
+    if not is_number or not math.isfinite(divergence):
         raise SourceError(f"divergence must be a finite number in the metric's units, got {divergence!r}")
 
 
 # ---------------------------------------------------------------- the table
 
 
-def build_table(runs: Sequence[Run], params: Sequence[str], attrs: Mapping[str, Any]) -> pd.DataFrame:
+def build_table(
+    runs: Sequence[Run],
+    params: Sequence[str],
+    attrs: Mapping[str, Any],
+    metrics: Sequence[str] = (),
+) -> pd.DataFrame:
     """Build the run table from runs.
 
     Args:
         runs: one per row, in the order the rows should have.
         params: the parameter columns in sweep order; parameters found in
             the runs but not listed follow in first-seen order.
-        attrs: what the source knows about the sweep; ``params`` and
+        attrs: the sweep settings the source records; ``params`` and
             ``metrics`` are filled in here.
+        metrics: metric columns the table must have even when no run has a
+            value for them; metrics found in the runs follow.
 
     Raises:
         SourceError: a parameter or metric name clashes with a table column.
@@ -292,7 +302,7 @@ def build_table(runs: Sequence[Run], params: Sequence[str], attrs: Mapping[str, 
     import pandas as pd
 
     param_names = _ordered_names(params, (run.params for run in runs))
-    metrics = metric_names(runs)
+    metrics = _ordered_names(metrics, (run.metrics for run in runs))
     _check_names(param_names, metrics)
     for name in param_names:
         check_param_types(name, (_hashable(run.params.get(name)) for run in runs))
@@ -341,8 +351,8 @@ def _check_names(params: Sequence[str], metrics: Sequence[str]) -> None:
 def _objects(values: Iterable[Any]) -> Any:
     import pandas as pd
 
-    # A Series of dtype object keeps None as None under pandas 2 and 3 alike;
-    # a bare list or array would become pandas 3's str dtype with NaN.
+    # A Series of dtype object keeps None as None under pandas 2 and 3 alike.
+    # Pandas 3 would turn a bare list of strings into its str dtype, with NaN for None.
     return pd.Series(list(values), dtype=object)
 
 

@@ -1,4 +1,4 @@
-"""How a run's status is decided for the metric being analysed.
+"""Classification of runs for the metric being analysed.
 
 Runs come with the status their record gave them, for the metric the sweep
 ran for. This module reads metrics files a task wrote itself, and classifies
@@ -30,7 +30,7 @@ def read_metrics_file(path: Path) -> Mapping[str, Any]:
     """Read the metrics a job wrote: a JSON or YAML mapping, or the last row of a CSV.
 
     Raises:
-        ValueError: the file does not parse or holds no mapping.
+        ValueError: the file does not parse or contains no mapping.
         OSError: the file cannot be read.
     """
     text = path.read_text(encoding="utf-8")
@@ -42,7 +42,8 @@ def read_metrics_file(path: Path) -> Mapping[str, Any]:
     else:
         data = _parse_json(text)
     if not isinstance(data, Mapping):
-        raise ValueError(f"holds a {type(data).__name__}, expected a mapping of metric names to numbers")
+        kind = type(data).__name__
+        raise ValueError(f"invalid content: a {kind}, expected a mapping of metric names to numbers")
     return _decode_non_finite(data)
 
 
@@ -135,7 +136,7 @@ def run_from_metrics_file(
 
 
 def keeps_record_status(run: Run) -> bool:
-    """Tell whether a run's status stands whatever metric is analysed.
+    """Tell whether a run keeps its status whatever metric is analysed.
 
     Crashed and missing runs, and runs whose task raised, keep their status.
     """
@@ -301,5 +302,6 @@ def summarize(runs: Iterable[Run]) -> str:
     """Count runs by status, as in "15 runs (13 ok, 2 diverged)"."""
     counts = Counter(run.status.value for run in runs)
     total = sum(counts.values())
-    parts = ", ".join(f"{counts[status.value]} {status.value}" for status in RunStatus if counts[status.value])
+    present = [status.value for status in RunStatus if counts[status.value]]
+    parts = ", ".join(f"{counts[status]} {status}" for status in present)
     return f"{total} runs ({parts})" if parts else "0 runs"

@@ -1,6 +1,6 @@
 """Load a plain Hydra multirun dir, as written by any sweeper and launcher.
 
-Each job folder holds ``.hydra/overrides.yaml``: Hydra's own parser turns
+Each job folder contains ``.hydra/overrides.yaml``: Hydra's own parser turns
 it into the job's parameters, and the ``seed_key`` override is the seed.
 The metrics come from the seedsweep callback's record (``seedsweep.json``)
 when the job has one, or from a metrics file the task wrote in its folder.
@@ -98,7 +98,7 @@ def load_hydra_dir(
         "unreadable": problems.lines,
     }
     log.info("loaded %s from %s", summarize(runs), sweep_dir)
-    return build_table(runs, [], attrs)
+    return build_table(runs, [], attrs, [analysed] if analysed else [])
 
 
 def _check_records_written(sweep_dir: Path, folders: list[JobFolder]) -> None:
@@ -155,7 +155,7 @@ def _wants_metrics_file(run: Run, folder: JobFolder) -> bool:
     """Tell whether a job's metrics file, not its record, decides its outcome.
 
     A job that started under the callback but wrote no record was killed,
-    and a record of a crash or a raised error stands: those runs keep their
+    and a record of a crash or a raised error is final, so those runs keep their
     status. Every other job is classified from its metrics file.
     """
     killed = folder.started_file.is_file() and not folder.record_file.is_file()

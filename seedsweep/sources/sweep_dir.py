@@ -58,7 +58,7 @@ JobKey = Union[int, str]
 
 
 def is_sweep_dir(path: Path) -> bool:
-    """Tell whether ``path`` holds a seedsweep plan or ledger."""
+    """Tell whether ``path`` contains a seedsweep plan or ledger."""
     output = path / OUTPUT_FOLDER
     return (output / PLAN_FILE).is_file() or (output / LEDGER_FILE).is_file()
 
@@ -107,7 +107,7 @@ def load_sweep_dir(
         "unreadable": problems.lines,
     }
     log.info("loaded %s from %s", summarize(runs), sweep_dir)
-    return build_table(runs, list(plan.get("params") or {}), attrs)
+    return build_table(runs, list(plan.get("params") or {}), attrs, [analysed] if analysed else [])
 
 
 # ---------------------------------------------------------------- plan and ledger
@@ -162,7 +162,7 @@ def _record_key(record: RunRecord, sweep_dir: Path) -> JobKey:
 
 @dataclass
 class _FolderState:
-    """What one job folder holds."""
+    """The record and job number found in one job folder."""
 
     folder: JobFolder
     record: RunRecord | None
@@ -249,7 +249,7 @@ def _merge(
 
 
 def _use_planned_params(run: Run, planned: dict[str, Any] | None, seed_key: str) -> None:
-    """Give a run the plan's parameters, which hold only the swept ones.
+    """Give a run the plan's parameters, which contain only the swept ones.
 
     A record's parameters are every override of the job, with the seed and
     any fixed override among them; without a plan only the seed is dropped.
@@ -269,7 +269,7 @@ def _job_order(key: JobKey) -> tuple[int, int, str]:
 def _newer(ledger_record: RunRecord | None, folder_record: RunRecord | None) -> RunRecord | None:
     """Choose between the ledger's record of a job and the one in its folder.
 
-    The ledger wins, unless its record says ``missing`` or the folder's
+    The ledger wins, unless its record is ``missing`` or the folder's
     record is from a later start (a rerun the ledger did not gather).
     """
     if ledger_record is None or folder_record is None:

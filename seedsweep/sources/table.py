@@ -113,7 +113,7 @@ def load_table(
         ", ".join(param_names) or "none",
         ", ".join(metric_names) or "none",
     )
-    return build_table(runs, param_names, attrs)
+    return build_table(runs, param_names, attrs, metric_names)
 
 
 def _read_seeds(cells: list[Any], name: str) -> list[int]:
@@ -144,7 +144,7 @@ def _check_columns(
     if seed_key not in columns:
         raise SourceError(
             f"{name} has no {seed_key!r} column (columns: {found}); "
-            f"name the column that holds the seed with --seed-key"
+            f"name the column that contains the seed with --seed-key"
         )
     if seed_key != "seed" and "seed" in columns:
         raise SourceError(
@@ -248,7 +248,7 @@ def _read_parquet(path: Path) -> Columns:
 
 
 def _read_json_lines(path: Path) -> Columns:
-    """Read one JSON object per line; a ``.json`` file may also hold one list of objects."""
+    """Read one JSON object per line; a ``.json`` file may also contain one list of objects."""
     text = path.read_text(encoding="utf-8")
     stripped = text.lstrip()
     if path.suffix.lower() == ".json" and stripped.startswith("["):
@@ -257,7 +257,7 @@ def _read_json_lines(path: Path) -> Columns:
         lines = enumerate(text.splitlines(), start=1)
         rows = [_parse_json(line, path, f"line {number}") for number, line in lines if line.strip()]
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise SourceError(f"{path} must hold one JSON object per run (one per line); got something else")
+        raise SourceError(f"{path} must contain one JSON object per run, one per line; got something else")
 
     names: dict[str, None] = {}
     for row in rows:
@@ -425,7 +425,9 @@ class _RowReader:
             return None
         number = as_number(value)
         if number is None:
-            raise SourceError(f"row {row + 1} of {self.name} has duration {value!r}; a duration must be seconds")
+            raise SourceError(
+                f"row {row + 1} of {self.name} has duration {value!r}; a duration must be a number of seconds"
+            )
         return number
 
 
