@@ -6,6 +6,7 @@ A loader turns its source into a list of ``Run`` objects, one per run, and
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from seedsweep.records import first_line
 
 if TYPE_CHECKING:
     import pandas as pd
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +225,13 @@ def started_reason(started: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------- overrides
 
 
+@functools.lru_cache(maxsize=1)
+def _overrides_parser() -> OverridesParser:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
 def parse_overrides(overrides: Sequence[str], where: str) -> dict[str, Any]:
     """Turn a job's override strings into ``{key: typed value}`` with Hydra's parser.
 
@@ -231,12 +240,10 @@ def parse_overrides(overrides: Sequence[str], where: str) -> dict[str, Any]:
     Raises:
         SourceError: an override does not parse.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    parser = OverridesParser.create()
     try:
-        parsed = parser.parse_overrides(list(overrides))
+        parsed = _overrides_parser().parse_overrides(list(overrides))
     except HydraException as error:
         raise SourceError(
             f"cannot parse the overrides {list(overrides)} of {where}: {first_line(str(error))}"
