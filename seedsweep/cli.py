@@ -83,9 +83,8 @@ def _add_analyze(commands: Any) -> None:
     parser.add_argument("--metric", metavar="M", help="metric to analyse; default: the one the sweep ran for")
     parser.add_argument(
         "--seed-key",
-        default="seed",
         metavar="K",
-        help="config key or table column of the seed (default: seed)",
+        help="config key or table column of the seed (default: the one the sweep recorded, else seed)",
     )
     parser.add_argument(
         "--group-by",
@@ -175,7 +174,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         return _list_studies(args)
 
     is_study = looks_like_study(args.source, args.study)
-    if is_study and args.out is None and args.study is None:
+    if is_study and args.out is None and args.study is None and "://" in args.source:
         raise UsageError(f"give --out or --study for the report of the Optuna storage {args.source}")
 
     runs = load_runs(
@@ -259,8 +258,9 @@ def _write_and_print(analysis: Any, runs: pd.DataFrame, out_dir: Path, *, plots:
 def default_out_dir(source: str, runs: pd.DataFrame, study: str | None) -> Path:
     """Choose the report folder when --out is not given.
 
-    A folder gets ``<sweep dir>/seedsweep``, a table ``<stem>_seedsweep``
-    beside it, an Optuna study ``./<study>_seedsweep``.
+    A folder gets ``<sweep dir>/seedsweep``, a table or a storage file
+    ``<stem>_seedsweep`` beside it, a named Optuna study
+    ``./<study>_seedsweep``.
     """
     if study is not None:
         return Path.cwd() / f"{study}_seedsweep"
@@ -353,12 +353,13 @@ def _is_input_error(error: Exception) -> bool:
     """Tell whether an error comes from the user's input rather than from a bug."""
     from seedsweep.sources import SourceError
 
-    input_errors: tuple[type[Exception], ...] = (UsageError, SourceError, OSError)
-    try:
-        from seedsweep.stats import AnalysisError
-    except ImportError:
-        return isinstance(error, input_errors)
-    return isinstance(error, (*input_errors, AnalysisError))
+    input_errors: list[type[Exception]] = [UsageError, SourceError, OSError]
+    # A module that was never imported raised nothing, so there is no need to import it here.
+    for module_name, class_name in (("seedsweep.stats", "AnalysisError"), ("seedsweep.optuna_io", "StudyError")):
+        module = sys.modules.get(module_name)
+        if module is not None:
+            input_errors.append(getattr(module, class_name))
+    return isinstance(error, tuple(input_errors))
 
 
 def _one_line(error: Exception) -> str:

@@ -872,5 +872,9 @@ def test_study_source_detection():
     from seedsweep.sources import looks_like_study
 
     assert looks_like_study("sqlite:///optuna.db", None)
-    assert looks_like_study("journal.log", "study-1")
+    assert looks_like_study("postgresql://user@localhost/studies", None)
+    assert looks_like_study("runs/optuna.db", None)
+    assert looks_like_study("runs/optuna.journal", None)
+    assert looks_like_study("anything", "study-1")
     assert not looks_like_study("runs.csv", None)
+    assert not looks_like_study("multirun/2026-01-01", None)

@@ -45,12 +45,15 @@ __all__ = ["SourceError", "load_runs", "looks_like_study"]
 
 log = logging.getLogger(__name__)
 
+# Files that seedsweep.optuna_io opens as Optuna storages: SQLite, then journal.
+STUDY_FILE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".log", ".journal")
+
 
 def load_runs(
     source: str | Path | pd.DataFrame,
     *,
     metric: str | None = None,
-    seed_key: str = "seed",
+    seed_key: str | None = None,
     metrics_file: str | None = None,
     study: str | None = None,
     direction: str | None = None,
@@ -65,8 +68,10 @@ def load_runs(
         metric: the metric to analyse. When it differs from the metric the
             sweep ran for, every run that finished is classified again for
             it: NaN or inf is ``diverged``, no value ``invalid``.
-        seed_key: the config key (or table column) holding the seed; it
-            becomes the ``seed`` column. A seedsweep sweep dir records its own.
+        seed_key: the config key (or table column) that contains the seed;
+            it becomes the ``seed`` column. None means the key the sweep or
+            study recorded, else ``"seed"``. A seedsweep sweep dir always
+            uses the key its plan recorded.
         metrics_file: a file each job wrote in its folder (JSON or YAML
             mapping, or CSV whose last row is read), read instead of the
             run record for the metrics of jobs that did not crash.
@@ -88,12 +93,12 @@ def load_runs(
     """
     check_direction(direction)
     check_divergence(divergence)
-    options = {"metric": metric, "seed_key": seed_key, "direction": direction, "divergence": divergence}
+    if looks_like_study(source, study) and not _is_frame(source):
+        return _load_study(str(source), study, metric, seed_key, direction, divergence)
 
+    options = {"metric": metric, "seed_key": seed_key or "seed", "direction": direction, "divergence": divergence}
     if _is_frame(source):
         return load_table(source, params=params, **options)
-    if looks_like_study(source, study):
-        return _load_study(str(source), study, **options)
 
     path = Path(source).expanduser()
     if not path.exists():
@@ -109,8 +114,15 @@ def load_runs(
 
 
 def looks_like_study(source: Any, study: str | None) -> bool:
-    """Tell whether a source is an Optuna storage: a URL, or any source given a study name."""
-    return study is not None or "://" in str(source)
+    """Tell whether a source is an Optuna storage.
+
+    It is one when a study name is given, when it is a URL
+    (``sqlite:///optuna.db``, ``journal:///runs.log``), or when it names an
+    SQLite or journal file by its extension.
+    """
+    if study is not None or "://" in str(source):
+        return True
+    return Path(str(source)).suffix.lower() in STUDY_FILE_SUFFIXES
 
 
 def _is_frame(source: Any) -> bool:
@@ -154,9 +166,8 @@ def _load_dir(path: Path, **options: Any) -> pd.DataFrame:
 def _load_study(
     storage: str,
     study: str | None,
-    *,
     metric: str | None,
-    seed_key: str,
+    seed_key: str | None,
     direction: str | None,
     divergence: float | None,
 ) -> pd.DataFrame:
