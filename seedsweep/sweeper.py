@@ -5,9 +5,9 @@ The story of a sweep:
 1. validate the settings and expand the overrides into the plan (``plan.py``);
 2. save ``multirun.yaml`` and ``seedsweep/plan.json``, or on resume check
    that the recorded plan matches and skip the finished jobs;
-3. launch batch by batch; after each batch gather the records that the jobs
-   wrote into their own folders, append them to the ledger, log one line
-   per run and record them in the Optuna study;
+3. launch batch by batch. After each batch, gather the records that the
+   jobs wrote into their own folders, append them to the ledger, log one
+   line per run and record them in the Optuna study;
 4. analyse the ledger and write the report, then exit non-zero when a run
    crashed or went missing.
 
@@ -285,14 +285,14 @@ class SweepRunner:
         self.study.write(records)
         return records
 
-    def _record_not_run(self, batches: Sequence[Sequence[Job]], why: str, records: list[RunRecord]) -> None:
+    def _record_not_run(self, batches: Sequence[Sequence[Job]], cause: str, records: list[RunRecord]) -> None:
         skipped = [job for batch in batches for job in batch]
         if not skipped:
             return
-        missing = [gather.not_run_record(job, f"not run: {why}") for job in skipped]
+        missing = [gather.not_run_record(job, f"not run: {cause}") for job in skipped]
         append_jsonl(self.ledger, [record.to_dict() for record in missing])
         records.extend(missing)
-        log.warning(f"{len(skipped)} runs were not started: {why}")
+        log.warning(f"{len(skipped)} runs were not started: {cause}")
 
     def _should_stop(self, records: Sequence[RunRecord]) -> bool:
         if self.raw.get("on_failure", "continue") != "stop":
