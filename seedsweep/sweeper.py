@@ -439,6 +439,7 @@ class StudyWriter:
         self.study_name = raw.get("study_name") or sweep_dir.resolve().name
         self.plan: dict[str, Any] | None = None
         self.plan_path = out_dir / PLAN_FILE
+        self.sweep_dir = sweep_dir
 
     def write(self, records: Sequence[RunRecord]) -> None:
         if self.storage is None or not records:
@@ -448,6 +449,7 @@ class StudyWriter:
         try:
             if self.plan is None:
                 self.plan = json.loads(self.plan_path.read_text(encoding="utf-8"))
+                self.plan["sweep_dir"] = str(self.sweep_dir.resolve())
             optuna_io.record_study(records, self.plan, self.storage, self.study_name)
         except optuna_io.StudyError as error:
             log.warning(f"The Optuna study record is off for the rest of this sweep: {error}. The ledger is complete.")
