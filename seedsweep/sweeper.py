@@ -105,6 +105,7 @@ class SweepRunner:
 
         returns, records, interrupted = self._launch_all(plan, todo)
         all_records = {**recorded, **{record.job: record for record in records}}
+        self.study.flush()
 
         if plan.has_seed_axis:
             self._report(plan)
@@ -429,7 +430,13 @@ def _format_duration(seconds: float) -> str:
 
 
 class StudyWriter:
-    """Records each batch in the Optuna study; a storage that fails is warned about once, then skipped."""
+    """Records the runs in the Optuna study; a storage that fails is warned about once, then skipped.
+
+    Opening a storage costs far more than a quick job, so records are
+    written at most every ``FLUSH_SECONDS`` and at the end of the sweep.
+    """
+
+    FLUSH_SECONDS = 10.0
 
     def __init__(self, raw: Mapping[str, Any], out_dir: Path, sweep_dir: Path) -> None:
         storage = raw.get("storage", "sqlite")
@@ -440,8 +447,17 @@ class StudyWriter:
         self.plan: dict[str, Any] | None = None
         self.plan_path = out_dir / PLAN_FILE
         self.sweep_dir = sweep_dir
+        self.pending: list[RunRecord] = []
+        self.last_flush = time.monotonic()
 
     def write(self, records: Sequence[RunRecord]) -> None:
+        self.pending.extend(records)
+        if time.monotonic() - self.last_flush >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        records, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
         if self.storage is None or not records:
             return
         from seedsweep import optuna_io
