@@ -1,0 +1,262 @@
+"""Tests of the ``seedsweep`` command line, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from seedsweep.records import RECORD_FILE
+from tests.sweep_builders import REPO_ROOT
+from tests.sweep_builders import child_env
+from tests.sweep_builders import make_sweep
+from tests.sweep_builders import run_hydra_multirun
+
+
+def seedsweep(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m seedsweep`` with ``args`` and return the finished process."""
+    command = [sys.executable, "-m", "seedsweep", *map(str, args)]
+    return subprocess.run(command, cwd=cwd or REPO_ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+
+
+def assert_input_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Check exit 2, no traceback, and one error line that contains every fragment."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(error_lines) == 1, result.stderr
+    assert result.stderr.splitlines()[-1] == error_lines[0]
+    for fragment in fragments:
+        assert fragment in error_lines[0], error_lines[0]
+
+
+@pytest.fixture(scope="module")
+def hydra_multirun(tmp_path_factory) -> Path:
+    """Six basic-sweeper jobs (lr 0.001 and 0.01, seeds 0-2) that write results.json."""
+    root = tmp_path_factory.mktemp("hydra_cli")
+    return run_hydra_multirun(root, ["seed=0,1,2", "lr=0.001,0.01"])
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GRID_CSV = "seed,lr,val_loss\n0,0.1,0.5\n0,0.2,0.4\n1,0.1,0.52\n1,0.2,0.41\n2,0.1,0.55\n2,0.2,0.38\n"
+
+
+# ---------------------------------------------------------------- help and usage
+
+
+def test_help_is_fast():
+    started = time.perf_counter()
+    result = seedsweep("--help")
+    elapsed = time.perf_counter() - started
+
+    assert result.returncode == 0
+    assert "analyze" in result.stdout
+    assert "report" in result.stdout
+    # The child's own start-up (about 0.05 s here) is well under the 0.3 s
+    # target; the bound leaves room for a loaded machine.
+    assert elapsed < 1.5
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from seedsweep.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "heavy = [name for name in ('pandas', 'numpy', 'scipy', 'matplotlib', 'optuna', 'hydra') if name in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_analyze_help_lists_options():
+    result = seedsweep("analyze", "--help")
+
+    assert result.returncode == 0
+    for option in ("--param", "--metric", "--seed-key", "--group-by", "--direction", "--baseline", "--scale",
+                   "--t-threshold", "--verdict-rule", "--divergence", "--metrics-file", "--study",
+                   "--list-studies", "--out", "--no-plots", "--json"):
+        assert option in result.stdout
+
+
+# ---------------------------------------------------------------- bad input: exit 2, one line
+
+
+def test_no_command():
+    result = seedsweep()
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "error:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--direction", "minimise"), ("--scale", "cubic"), ("--verdict-rule", "loose"), ("--t-threshold", "two")],
+)
+def test_bad_option_value(tmp_path, option, value):
+    result = seedsweep("analyze", write(tmp_path / "runs.csv", GRID_CSV), option, value)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert value in result.stderr.splitlines()[-1]
+
+
+def test_missing_dir(tmp_path):
+    assert_input_error(seedsweep("analyze", tmp_path / "nope"), "does not exist", "nope")
+
+
+def test_empty_dir(tmp_path):
+    assert_input_error(seedsweep("analyze", tmp_path), "is empty")
+
+
+def test_folder_that_is_not_a_sweep(tmp_path):
+    write(tmp_path / "train.py", "print('hi')\n")
+    (tmp_path / "data").mkdir()
+
+    assert_input_error(seedsweep("analyze", tmp_path), "contains no sweep", "hydra.sweep.dir")
+
+
+def test_single_hydra_run(hydra_multirun):
+    assert_input_error(seedsweep("analyze", hydra_multirun / "0"), "single Hydra run")
+
+
+def test_csv_without_seed_column(tmp_path):
+    path = write(tmp_path / "runs.csv", "lr,val_loss\n0.1,0.5\n")
+
+    assert_input_error(seedsweep("analyze", path), "no 'seed' column", "--seed-key")
+
+
+def test_csv_empty(tmp_path):
+    assert_input_error(seedsweep("analyze", write(tmp_path / "runs.csv", "")), "is empty")
+
+
+def test_csv_header_only(tmp_path):
+    assert_input_error(seedsweep("analyze", write(tmp_path / "runs.csv", "seed,lr,val_loss\n")), "has no rows")
+
+
+def test_csv_seed_not_integer(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,lr,val_loss\n0,0.1,0.5\n1.5,0.2,0.4\n")
+
+    assert_input_error(seedsweep("analyze", path), "row 2", "1.5", "whole numbers")
+
+
+def test_csv_mixed_type_parameter(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,opt,val_loss\n0,adam,0.5\n0,3,0.4\n")
+
+    assert_input_error(seedsweep("analyze", path), "parameter 'opt' mixes value types")
+
+
+def test_csv_bad_status(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,lr,val_loss,status\n0,0.1,0.5,done\n")
+
+    assert_input_error(seedsweep("analyze", path), "'done'", "ok, diverged, crashed, invalid, missing")
+
+
+def test_csv_ragged_row(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,lr,val_loss\n0,0.1\n")
+
+    assert_input_error(seedsweep("analyze", path), "line 2", "2 cells")
+
+
+def test_unknown_metric_in_table(tmp_path):
+    result = seedsweep("analyze", write(tmp_path / "runs.csv", GRID_CSV), "--metric", "val_acc")
+
+    assert_input_error(result, "'val_acc' is not a column", "val_loss")
+
+
+def test_unknown_metric_in_sweep_dir(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path)
+
+    assert_input_error(seedsweep("analyze", sweep_dir, "--metric", "val_acc"), "'val_acc'", "val_loss, acc")
+
+
+def test_unknown_table_extension(tmp_path):
+    assert_input_error(seedsweep("analyze", write(tmp_path / "runs.xlsx", GRID_CSV)), "'.xlsx'", ".csv")
+
+
+def test_unreadable_parquet(tmp_path):
+    path = tmp_path / "runs.parquet"
+    path.write_bytes(b"PAR1 truncated")
+
+    assert_input_error(seedsweep("analyze", path), "as Parquet")
+
+
+def test_corrupt_json_lines(tmp_path):
+    path = write(tmp_path / "runs.jsonl", '{"seed": 0, "lr": 0.1, "val_loss": 0.5}\n{"seed": 1, "lr"\n')
+
+    assert_input_error(seedsweep("analyze", path), "line 2", "not valid JSON")
+
+
+def test_metrics_file_absent_everywhere(hydra_multirun):
+    result = seedsweep("analyze", hydra_multirun, "--metrics-file", "metrics.json")
+
+    assert_input_error(result, "no job folder has 'metrics.json'", "--metrics-file")
+
+
+def test_multirun_without_records_or_metrics_file(hydra_multirun):
+    assert_input_error(seedsweep("analyze", hydra_multirun), "--metrics-file")
+
+
+def test_multirun_unknown_seed_key(hydra_multirun):
+    result = seedsweep("analyze", hydra_multirun, "--metrics-file", "results.json", "--seed-key", "rng")
+
+    assert_input_error(result, "'rng'", "--seed-key")
+
+
+def test_metrics_file_with_table(tmp_path):
+    result = seedsweep("analyze", write(tmp_path / "runs.csv", GRID_CSV), "--metrics-file", "results.json")
+
+    assert_input_error(result, "--metrics-file")
+
+
+def test_divergence_without_metric_in_table(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,lr,val_loss,acc\n0,0.1,0.5,0.9\n0,0.2,0.4,0.8\n")
+
+    assert_input_error(seedsweep("analyze", path, "--divergence", "10"), "divergence bound needs a metric")
+
+
+def test_bad_baseline(tmp_path):
+    result = seedsweep("analyze", write(tmp_path / "runs.csv", GRID_CSV), "--baseline", "0.3")
+
+    assert_input_error(result, "--baseline '0.3'", "lr: 0.1, 0.2")
+
+
+def test_list_studies_needs_url(tmp_path):
+    result = seedsweep("analyze", write(tmp_path / "runs.csv", GRID_CSV), "--list-studies")
+
+    assert_input_error(result, "--list-studies needs an Optuna storage URL")
+
+
+def test_study_url_needs_out_or_study(tmp_path):
+    assert_input_error(seedsweep("analyze", f"sqlite:///{tmp_path / 'optuna.db'}"), "--out or --study")
+
+
+def test_report_on_folder_that_is_no_seedsweep_sweep(hydra_multirun):
+    assert_input_error(seedsweep("report", hydra_multirun), "not a seedsweep sweep dir", "seedsweep analyze")
+
+
+def test_report_on_missing_dir(tmp_path):
+    assert_input_error(seedsweep("report", tmp_path / "nope"), "is not a folder")
+
+
+def test_corrupt_record_is_reported_not_fatal(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path)
+    (sweep_dir / "seedsweep" / "runs.jsonl").unlink()
+    write(sweep_dir / "4" / RECORD_FILE, "{")
+
+    result = seedsweep("analyze", sweep_dir, "--no-plots", "--json")
+
+    warning = f"seedsweep: warning: {sweep_dir / '4' / RECORD_FILE}: unreadable record"
+    assert warning in result.stderr
+    assert "Traceback" not in result.stderr
