@@ -23,13 +23,13 @@ from typing import Any
 from typing import NamedTuple
 from typing import Sequence
 
-from seedsweep.report.text import p_equals
 from seedsweep.report.text import format_value
 from seedsweep.report.text import is_missing
 from seedsweep.report.text import matches_text
+from seedsweep.report.text import p_equals
 from seedsweep.report.text import parse_group
 from seedsweep.report.text import section_title
-from seedsweep.report.text import shorten
+from seedsweep.report.text import shorten_values
 from seedsweep.report.text import sorted_seeds
 
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ STATUS_COLORS = {
     "invalid": "#fdae61",
     "missing": "#f0f0f0",
 }
+OTHER_STATUS_COLOR = "#8e44ad"
 FAILED_MARKERS = {"diverged": "x", "crashed": "X", "invalid": "^", "missing": "s"}
-FIGURE_KINDS = ("paired", "z", "t", "trend", "status")
 FIGURE_FORMATS = ("png", "svg")
 
 # At most this many tick labels per axis; more values get every n-th label.
@@ -206,9 +206,10 @@ def section_cells(
 ) -> pd.DataFrame:
     """Return one row per (seed, value) cell of a section's grid.
 
-    Runs come from the run table; a cell with no run is filled from the
-    failures table, or else marked ``missing``. Every seed of the run table
-    appears for every value, because every value runs on the same seeds.
+    Runs come from the run table, with the status and reason of the
+    failures table where it lists the cell. A cell with no run is filled from
+    the failures table, or else marked ``missing``. Every seed of the run
+    table appears for every value, because every value runs on the same seeds.
 
     Returns:
         Columns ``seed, position, value, status, metric, reason, job_dir``,
@@ -217,14 +218,10 @@ def section_cells(
     import pandas as pd
 
     values = section_values(analysis, param, group)
-    found = _cells_from_runs(analysis, runs, param, group, values)
-    seeds = sorted_seeds(list(runs["seed"]) + list(found["seed"]))
-
-    # NOTE: when the run table has two rows for one cell (a retried run),
-    # the later row wins, as the sweep's own ledger order would.
-    found = found.drop_duplicates(subset=["seed", "position"], keep="last")
-    known = set(zip(found["seed"], found["position"]))
     failures = _failure_cells(analysis, param, group, values)
+    found = _with_failure_status(_cells_from_runs(analysis, runs, param, group, values), failures)
+    seeds = sorted_seeds(list(runs["seed"]) + [seed for seed, _ in failures])
+    known = set(zip(found["seed"], found["position"]))
 
     extra = []
     for seed in seeds:
@@ -292,7 +289,21 @@ def _failure_cells(
     cells = {}
     for row in failures.itertuples(index=False):
         if row.value in positions:
-            cells[(int(row.seed), positions[row.value])] = (str(row.status), row.reason, row.job_dir)
+            key = (int(row.seed), positions[row.value])
+            cells[key] = (str(row.status), row.reason, row.job_dir)
+    return cells
+
+
+def _with_failure_status(
+    cells: pd.DataFrame, failures: dict[tuple[int, int], tuple[str, Any, Any]]
+) -> pd.DataFrame:
+    # The analysis counts a run with status ok but no finite metric as failed,
+    # so the failures table's status and reason win over the run table's.
+    cells = cells.copy()
+    for index, seed, position in zip(cells.index, cells["seed"], cells["position"]):
+        failure = failures.get((seed, position))
+        if failure is not None:
+            cells.loc[index, ["status", "reason"]] = [failure[0], failure[1]]
     return cells
 
 
@@ -377,7 +388,8 @@ def paired_lines_record(
     values = section_values(analysis, param, group)
     cells = section_cells(analysis, runs, param, group)
     numeric = is_numeric(values)
-    x = tuple(float(value) for value in values) if numeric else tuple(float(i) for i in range(len(values)))
+    positions = values if numeric else range(len(values))
+    x = tuple(float(position) for position in positions)
     complete = set(_group_row(analysis, param, group).complete_seeds)
 
     lines = []
@@ -412,7 +424,9 @@ def draw_paired_lines(record: PairedLines) -> Figure:
     colors = _seed_colors(len(record.lines))
 
     for line, color in zip(record.lines, colors):
-        label = None if many else f"seed {line.seed}" + ("" if line.complete else " (excluded)")
+        label = None
+        if not many:
+            label = f"seed {line.seed}" if line.complete else f"seed {line.seed} (excluded)"
         axes.plot(
             record.x,
             line.y,
@@ -435,7 +449,7 @@ def draw_paired_lines(record: PairedLines) -> Figure:
 
 
 def _outside_legend(axes: Axes) -> None:
-    handles, labels = axes.get_legend_handles_labels()
+    handles, _ = axes.get_legend_handles_labels()
     if handles:
         axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
@@ -443,7 +457,7 @@ def _outside_legend(axes: Axes) -> None:
 def _draw_failed_marks(axes: Axes, failed: Sequence[FailedRun]) -> None:
     # Failed runs have no metric. Each status gets its own row of markers in
     # a band kept free below the data (x in data units, y in axes units).
-    statuses = [status for status in STATUSES if any(run.status == status for run in failed)]
+    statuses = _ordered_statuses([run.status for run in failed])
     if not statuses:
         return
     band = 0.04 + 0.06 * len(statuses)
@@ -454,15 +468,16 @@ def _draw_failed_marks(axes: Axes, failed: Sequence[FailedRun]) -> None:
 
     for row, status in enumerate(statuses):
         xs = [run.x for run in failed if run.status == status]
+        color = STATUS_COLORS.get(status, OTHER_STATUS_COLOR)
         axes.plot(
             xs,
             [0.04 + 0.06 * row] * len(xs),
             transform=axes.get_xaxis_transform(),
             linestyle="none",
-            marker=FAILED_MARKERS[status],
+            marker=FAILED_MARKERS.get(status, "D"),
             markersize=7,
-            markeredgecolor="black" if status == "missing" else STATUS_COLORS[status],
-            color=STATUS_COLORS[status],
+            markeredgecolor="black" if status == "missing" else color,
+            color=color,
             clip_on=False,
             label=f"{status} ({len(xs)} {'run' if len(xs) == 1 else 'runs'})",
         )
@@ -507,7 +522,10 @@ def z_scores_record(analysis: Analysis, param: str, group: str) -> ZScores:
     for row in summary.itertuples(index=False):
         n = int(row.n)
         center = float(row.mean_z) if n > 0 else math.nan
-        half = float(stats.t.ppf(0.975, n - 1)) * float(row.std_z) / math.sqrt(n) if n > 1 else math.nan
+        half = math.nan
+        if n > 1:
+            # Same as scipy.stats.t.interval(0.95, n - 1, mean_z, std_z / sqrt(n)).
+            half = float(stats.t.ppf(0.975, n - 1)) * float(row.std_z) / math.sqrt(n)
         mean.append(center)
         low.append(center - half)
         high.append(center + half)
@@ -544,12 +562,16 @@ def draw_z_scores(record: ZScores) -> Figure:
     )
     positions = list(range(len(record.labels)))
     errors = _error_bars(record.mean, record.low, record.high)
-    axes.errorbar(positions, record.mean, yerr=errors, fmt="o", color="black", capsize=3, label="mean, 95% CI")
+    axes.errorbar(
+        positions, record.mean, yerr=errors, fmt="o", color="black", capsize=3, label="mean, 95% CI"
+    )
 
     _set_value_axis(axes, record.labels, [float(p) for p in positions], False, False)
     axes.set_xlabel(record.param)
     axes.set_ylabel(f"z-score within seed (negative = lower {record.metric})")
-    axes.set_title(_title(f"z-score of {record.metric} by {record.param}", record.group, _seeds_note(record.n, record.excluded)))
+    seeds_note = _seeds_note(record.n, record.excluded)
+    headline = f"z-score of {record.metric} by {record.param}"
+    axes.set_title(_title(headline, record.group, seeds_note))
     _outside_legend(axes)
     return figure
 
@@ -605,13 +627,14 @@ def draw_t_stats(record: TStats) -> Figure:
     axes.axhspan(-record.threshold, record.threshold, color="#e8e8e8")
     axes.axhline(0, color="grey", linewidth=0.8)
     for marker, size, chosen in _t_marker_groups(record):
+        colors = [_verdict_color(record.verdicts[i]) for i in chosen]
         axes.scatter(
             chosen,
             [record.drawn[i] for i in chosen],
             marker=marker,
             s=size,
-            facecolors="none" if marker == "D" else [_verdict_color(record.verdicts[i]) for i in chosen],
-            edgecolors=[_verdict_color(record.verdicts[i]) for i in chosen],
+            facecolors="none" if marker == "D" else colors,
+            edgecolors=colors,
             zorder=3,
         )
     for i in positions:
@@ -622,8 +645,11 @@ def draw_t_stats(record: TStats) -> Figure:
     _set_value_axis(axes, record.labels, [float(p) for p in positions], False, False)
     axes.set_xlabel(record.param)
     axes.set_ylabel("t-statistic of the z-scores")
-    axes.set_title(_title(f"t-statistic by {record.param}", record.group, _seeds_note(record.n, record.excluded)))
-    axes.legend(handles=_t_legend(record), fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    seeds_note = _seeds_note(record.n, record.excluded)
+    axes.set_title(_title(f"t-statistic by {record.param}", record.group, seeds_note))
+    axes.legend(
+        handles=_t_legend(record), fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )
     return figure
 
 
@@ -643,11 +669,16 @@ def _t_legend(record: TStats) -> list[Any]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    labels = {"*": "Holm p < 0.05", "o": "not Holm-significant", "D": "t = ±inf (same effect on every seed)"}
+    labels = {
+        "*": "Holm p < 0.05",
+        "o": "not Holm-significant",
+        "D": "t = ±inf (same effect on every seed)",
+    }
     handles = [Patch(facecolor="#e8e8e8", label=f"|t| <= {record.threshold:g}")]
     for marker, _, _ in _t_marker_groups(record):
+        face = "none" if marker == "D" else "#555555"
         handles.append(Line2D([], [], linestyle="none", marker=marker, color="#555555",
-                              markerfacecolor="none" if marker == "D" else "#555555", label=labels[marker]))
+                              markerfacecolor=face, label=labels[marker]))
     handles.append(Patch(facecolor=_verdict_color("better"), label="better"))
     handles.append(Patch(facecolor=_verdict_color("worse"), label="worse"))
     return handles
@@ -680,7 +711,10 @@ def trend_record(analysis: Analysis, param: str, group: str) -> TrendLine | None
     log_x = str(row.scale) == "log"
 
     scores = _rows(analysis.scores, param, group)
-    points = tuple(TrendPoint(int(r.seed), float(r.value), float(r.z)) for r in scores.itertuples(index=False))
+    points = tuple(
+        TrendPoint(int(row.seed), float(row.value), float(row.z))
+        for row in scores.itertuples(index=False)
+    )
     xs = np.array([point.x for point in points])
     fit_on = np.log10(xs) if log_x else xs
     slope, intercept = np.polyfit(fit_on, [point.z for point in points], 1)
@@ -702,12 +736,14 @@ def trend_record(analysis: Analysis, param: str, group: str) -> TrendLine | None
 
 def _trend_caption(row: Any) -> str:
     shape = "clean dose-response" if bool(row.clean) else "not a clean dose-response"
-    return f"{row.trend_text}, {shape} (pooled r = {float(row.r):.2f}, per-seed slope {p_equals(row.slope_p)})"
+    numbers = f"pooled r = {float(row.r):.2f}, per-seed slope {p_equals(row.slope_p)}"
+    return f"{row.trend_text}, {shape} ({numbers})"
 
 
 def draw_trend(record: TrendLine) -> Figure:
     """Draw a trend record: per-seed points and the fitted line."""
-    figure, axes = _new_axes(12, 4.5)
+    values = sorted({point.x for point in record.points})
+    figure, axes = _new_axes(len(values), 4.5)
     seeds = sorted({point.seed for point in record.points})
 
     axes.axhline(0, color="grey", linewidth=0.8)
@@ -715,13 +751,13 @@ def draw_trend(record: TrendLine) -> Figure:
                  alpha=_line_alpha(len(seeds)), color="#1f77b4", label="one seed")
     axes.plot(record.fit_x, record.fit_z, color="#d7191c" if record.clean else "black",
               linewidth=1.5, label="least-squares line")
-    values = sorted({point.x for point in record.points})
     _set_value_axis(axes, [tick_label(value) for value in values], values, True, record.log_x)
 
     axes.set_xlabel(f"{record.param} (log scale)" if record.log_x else record.param)
     axes.set_ylabel("z-score within seed")
     detail = f"{record.caption}\n{_seeds_note(len(seeds), record.excluded)}"
-    axes.set_title(_title(f"trend of z over {record.param}", record.group, detail), fontsize="medium")
+    title = _title(f"trend of z over {record.param}", record.group, detail)
+    axes.set_title(title, fontsize="medium")
     _outside_legend(axes)
     return figure
 
@@ -770,8 +806,11 @@ def draw_status_grid(record: StatusGrid) -> Figure:
     height = min(14.0, 2.0 + 0.2 * len(record.seeds))
     figure, axes = _new_axes(len(record.labels), height)
     codes = {status: index for index, status in enumerate(STATUSES)}
-    matrix = np.array([[codes.get(status, len(STATUSES)) for status in row] for row in record.statuses])
-    colors = [STATUS_COLORS[status] for status in STATUSES] + ["#8e44ad"]
+    # A status outside STATUSES (from a newer run record) gets the last colour.
+    matrix = np.array(
+        [[codes.get(status, len(STATUSES)) for status in row] for row in record.statuses]
+    )
+    colors = [STATUS_COLORS[status] for status in STATUSES] + [OTHER_STATUS_COLOR]
     cells = matrix.size
 
     axes.pcolormesh(
@@ -784,11 +823,15 @@ def draw_status_grid(record: StatusGrid) -> Figure:
         linewidth=0.5,
     )
     axes.invert_yaxis()
-    _set_value_axis(axes, record.labels, [float(i) for i in range(len(record.labels))], False, False)
+    positions = [float(i) for i in range(len(record.labels))]
+    _set_value_axis(axes, record.labels, positions, False, False)
     _set_seed_axis(axes, record.seeds)
 
-    handles = [Patch(facecolor=STATUS_COLORS.get(s, "#8e44ad"), edgecolor="grey", label=f"{s} ({n})")
-               for s, n in record.counts]
+    handles = [
+        Patch(facecolor=STATUS_COLORS.get(status, OTHER_STATUS_COLOR), edgecolor="grey",
+              label=f"{status} ({n})")
+        for status, n in record.counts
+    ]
     axes.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes.set_xlabel(record.param)
     axes.set_ylabel("seed")
@@ -798,9 +841,9 @@ def draw_status_grid(record: StatusGrid) -> Figure:
 
 def _set_seed_axis(axes: Axes, seeds: Sequence[int]) -> None:
     step = max(1, math.ceil(len(seeds) / MAX_SEED_LABELS))
-    shown = list(range(0, len(seeds), step))
-    axes.set_yticks(shown)
-    axes.set_yticklabels([str(seeds[i]) for i in shown])
+    labelled = list(range(0, len(seeds), step))
+    axes.set_yticks(labelled)
+    axes.set_yticklabels([str(seeds[i]) for i in labelled])
 
 
 # ---------------------------------------------------------------- axes
@@ -832,12 +875,12 @@ def _set_value_axis(
         return
 
     step = max(1, math.ceil(len(labels) / MAX_TICK_LABELS))
-    shown = list(range(0, len(labels), step))
-    axes.set_xticks([x[i] for i in shown])
+    labelled = list(range(0, len(labels), step))
+    axes.set_xticks([x[i] for i in labelled])
     axes.set_xticks(list(x), minor=True)
     axes.xaxis.set_minor_formatter(NullFormatter())
 
-    texts = [shorten(labels[i], 18) for i in shown]
+    texts = shorten_values([labels[i] for i in labelled], 18)
     rotate = sum(len(text) for text in texts) > 60
     axes.set_xticklabels(texts, rotation=40 if rotate else 0, ha="right" if rotate else "center")
 
@@ -846,7 +889,11 @@ def _title(headline: str, group: str, detail: str = "") -> str:
     lines = [headline + (f" ({group})" if group else "")]
     if detail:
         lines.append(detail)
-    return "\n".join(textwrap.fill(line, TITLE_WIDTH, break_on_hyphens=False) for text in lines for line in text.splitlines())
+    wrapped = []
+    for text in lines:
+        for line in text.splitlines():
+            wrapped.append(textwrap.fill(line, TITLE_WIDTH, break_on_hyphens=False))
+    return "\n".join(wrapped)
 
 
 def _seeds_note(n: int, excluded: Sequence[ExcludedSeed]) -> str:
@@ -953,7 +1000,8 @@ def draw_figures(
     """
     unknown = [fmt for fmt in formats if fmt not in FIGURE_FORMATS]
     if unknown:
-        raise ValueError(f"unknown figure format {unknown[0]!r}; use one of {', '.join(FIGURE_FORMATS)}")
+        known = ", ".join(FIGURE_FORMATS)
+        raise ValueError(f"unknown figure format {unknown[0]!r}; use one of: {known}")
 
     drawn: list[FigureFile] = []
     used: set[str] = set()
@@ -979,6 +1027,7 @@ def _draw_one(
     try:
         paths = save(draw(record), stem, formats)
     except Exception as error:  # noqa: BLE001 - a plotting bug must not lose the report
-        log.warning("could not draw the %s figure of %s: %s", kind, section_title(param, group), error)
+        section = section_title(param, group)
+        log.warning("could not draw the %s figure of %s: %s", kind, section, error)
         return FigureFile(kind, param, group, title, (), f"{type(error).__name__}: {error}")
     return FigureFile(kind, param, group, title, paths)

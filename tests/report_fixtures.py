@@ -9,6 +9,7 @@ code under test.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -270,7 +271,8 @@ def _status(cells, seed, value):
 
 
 def _exclusion_reason(param, values, cells, seed):
-    bad = [f"{param}={v:g} {_status(cells, seed, v)}" for v in values if _status(cells, seed, v) != "ok"]
+    bad = [f"{param}={v if isinstance(v, str) else format(v, 'g')} {_status(cells, seed, v)}"
+           for v in values if _status(cells, seed, v) != "ok"]
     return ", ".join(bad)
 
 
@@ -365,7 +367,10 @@ def _seeds_needed(m, j, ref_index, verdict):
     if d.std(ddof=1) == 0 or d.mean() == 0:
         return pd.NA
     size = abs(d.mean()) / d.std(ddof=1)
-    return int(math.ceil(TTestPower().solve_power(effect_size=size, alpha=0.05, power=0.8)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        needed = TTestPower().solve_power(effect_size=size, alpha=0.05, power=0.8)
+    return pd.NA if not np.isfinite(needed) else int(math.ceil(needed))
 
 
 def _false_alarm(n, k, t_threshold):

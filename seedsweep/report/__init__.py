@@ -96,7 +96,9 @@ def write_report(
 
 def _check_formats(kind: str, formats: Sequence[str], known: Sequence[str]) -> None:
     if isinstance(formats, str):
-        raise ValueError(f"{kind}s must be a list such as {list(known)!r}, got the string {formats!r}")
+        raise ValueError(
+            f"{kind}s must be a list such as {list(known)!r}, got the string {formats!r}"
+        )
     for fmt in formats:
         if fmt not in known:
             raise ValueError(f"unknown {kind} {fmt!r}; use one of: {', '.join(known)}")

@@ -164,7 +164,7 @@ def summary_table(analysis: Analysis, param: str, group: str) -> Table:
             f"{int(row.n_ok)}/{int(row.n_ok) + failed}",
             format_number(row.mean_metric, 4, keep_zeros=True),
             format_number(row.std_metric, 2),
-            format_number(row.mean_z, 2),
+            format_fixed(row.mean_z, 2),
             format_t(row.t),
             format_p(row.p),
             format_p(row.p_holm),
@@ -198,7 +198,7 @@ def _effect_cell(row: Any) -> str:
 
 
 def trend_table(analysis: Analysis, param: str, group: str) -> Table:
-    """Tabulate the section's trend, or say why none was fitted."""
+    """Tabulate the section's trend, or state why none was fitted."""
     rows = _rows(analysis.trend, param, group)
     metric = analysis.settings["metric"]
     cells = []
@@ -227,7 +227,10 @@ def failures_table(analysis: Analysis, param: str, group: str, out_dir: Path) ->
     values = section_values(analysis, param, group)
     order = {value: index for index, value in enumerate(values)}
     rows = _rows(analysis.failures, param, group)
-    ordered = sorted(rows.itertuples(index=False), key=lambda row: (order.get(row.value, len(order)), int(row.seed)))
+    ordered = sorted(
+        rows.itertuples(index=False),
+        key=lambda row: (order.get(row.value, len(order)), int(row.seed)),
+    )
 
     cells = tuple(
         (

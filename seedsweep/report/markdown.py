@@ -77,7 +77,9 @@ def escape(text: str) -> str:
     An underscore inside a word (``val_loss``) stays as it is, because
     GitHub-flavoured markdown does not read it as emphasis.
     """
-    text = re.sub(r"([\\`*\[\]<])", r"\\\1", text)
+    text = re.sub(r"([\\`*\[\]])", r"\\\1", text)
+    # "<" starts raw html only before a letter, "/", "!" or "?" ("p < 0.001" is text).
+    text = re.sub(r"<(?=[A-Za-z/!?])", r"\\<", text)
     return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
 
 

@@ -1,8 +1,8 @@
 """The report's summary, written as a results paragraph.
 
-The first paragraph says what was compared, on how many runs and seeds, how
-the runs ended, and which test ran and why. Then one paragraph per (study
-parameter, group) says what the test found: the reliable values with their
+The first paragraph states what was compared, on how many runs and seeds,
+how the runs ended, and which test ran and why. Then one paragraph per
+(study parameter, group) states what the test found: the reliable values with their
 effect in the metric's units, the trend, the failures per value, the chance
 of a false alarm and how many seeds would settle the open questions.
 """
@@ -148,7 +148,11 @@ def status_phrase(counts: dict[str, int]) -> str:
     phrases = []
     for status, n in _ordered(counts):
         template = STATUS_PHRASES.get(status, "{n} " + status)
-        phrases.append(template.format(n=n, were="was" if n == 1 else "were", are="is" if n == 1 else "are"))
+        singular = n == 1
+        phrase = template.format(
+            n=n, were="was" if singular else "were", are="is" if singular else "are"
+        )
+        phrases.append(phrase)
     return join_words(phrases) if phrases else "none ran"
 
 
@@ -309,7 +313,10 @@ def _other_verdict_sentences(param: str, rows: pd.DataFrame) -> list[str]:
         chosen = rows[rows["verdict"] == verdict]
         if chosen.empty:
             continue
-        labels = [f"{value_label(param, row.value)} (t = {format_t(row.t)})" for row in chosen.itertuples()]
+        labels = [
+            f"{value_label(param, row.value)} (t = {format_t(row.t)})"
+            for row in chosen.itertuples()
+        ]
         plural = len(labels) > 1
         sentences.append(template.format(
             values=join_words(labels),
@@ -322,8 +329,14 @@ def _other_verdict_sentences(param: str, rows: pd.DataFrame) -> list[str]:
 
 
 OTHER_VERDICTS = (
-    ("suggestive_better", "{values} {verb_look} better, but on fewer than 4 seeds: suggestive only."),
-    ("suggestive_worse", "{values} {verb_look} worse, but on fewer than 4 seeds: suggestive only."),
+    (
+        "suggestive_better",
+        "{values} {verb_look} better, but on fewer than 4 seeds: suggestive only.",
+    ),
+    (
+        "suggestive_worse",
+        "{values} {verb_look} worse, but on fewer than 4 seeds: suggestive only.",
+    ),
     (
         "inconsistent",
         "{values} {verb_have} a large mean z-score but a weak t, which one lucky or unlucky "
@@ -386,7 +399,7 @@ def _failure_sentences(analysis: Analysis, param: str, group: str, rows: pd.Data
             breakdown = ", ".join(f"{n} {status}" for status, n in _ordered(counts))
             parts.append(f"{failed} of {total} for {value_label(param, row.value)} ({breakdown})")
     sentences = [f"Runs that failed: {join_words(parts)}."]
-    sentences.append(_most_failing_sentence(param, rows, by_value))
+    sentences.append(_highest_failure_rate_sentence(param, rows, by_value))
     return sentences
 
 
@@ -401,7 +414,9 @@ def failures_by_value(analysis: Analysis, param: str, group: str) -> dict[Any, d
     return counts
 
 
-def _most_failing_sentence(param: str, rows: pd.DataFrame, by_value: dict[Any, dict[str, int]]) -> str:
+def _highest_failure_rate_sentence(
+    param: str, rows: pd.DataFrame, by_value: dict[Any, dict[str, int]]
+) -> str:
     # A value whose failure rate is above every other value's is named, even
     # when its surviving runs look good: the failures are part of its result.
     rates = {}

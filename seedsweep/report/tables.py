@@ -43,6 +43,9 @@ def write_tables(analysis: Analysis, runs: pd.DataFrame, out_dir: Path) -> list[
 
     path = out_dir / "analysis.json"
     write_json_atomic(path, analysis.to_json())
+    # The temporary file behind an atomic write is private (mode 0600);
+    # a report is meant to be shared, so it gets the umask's usual mode.
+    path.chmod(default_file_mode())
     written.append(path)
     return written
 
@@ -63,7 +66,16 @@ def write_text_atomic(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temp_name, default_file_mode())
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def default_file_mode() -> int:
+    """Return the mode a plain ``open(path, "w")`` would give a new file (0666 less the umask)."""
+    # os.umask can only be read by setting it; it is set back at once.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask

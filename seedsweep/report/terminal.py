@@ -20,6 +20,7 @@ from seedsweep.report.text import is_missing
 from seedsweep.report.text import p_equals
 from seedsweep.report.text import section_title
 from seedsweep.report.text import shorten
+from seedsweep.report.text import shorten_values
 
 if TYPE_CHECKING:
     from seedsweep.stats import Analysis
@@ -82,7 +83,11 @@ def section_block(analysis: Analysis, param: str, group: str, colored: bool) -> 
     metric = str(analysis.settings["metric"])
 
     lines = [_heading(analysis, param, group, colored)]
-    table = [_table_row(row, by_value) for row in rows.itertuples(index=False)]
+    labels = shorten_values([format_value(value) for value in rows["value"]], VALUE_WIDTH)
+    table = [
+        _table_row(row, label, by_value)
+        for row, label in zip(rows.itertuples(index=False), labels)
+    ]
     widths = _value_width(table)
     header = ("value", "n", "failed", shorten(f"mean {metric}", 13), "mean_z", "t", "p", "verdict")
     lines.append(_style(_format_row(header, widths), BOLD, colored))
@@ -94,7 +99,8 @@ def section_block(analysis: Analysis, param: str, group: str, colored: bool) -> 
 
 def _heading(analysis: Analysis, param: str, group: str, colored: bool) -> str:
     groups = analysis.groups
-    row = next(groups[(groups["param"] == param) & (groups["group"] == group)].itertuples(index=False))
+    rows = groups[(groups["param"] == param) & (groups["group"] == group)]
+    row = next(rows.itertuples(index=False))
     direction = "higher" if analysis.settings.get("direction") == "maximize" else "lower"
     text = (
         f"{section_title(param, group)}: {analysis.settings['metric']}, {direction} is better, "
@@ -103,11 +109,13 @@ def _heading(analysis: Analysis, param: str, group: str, colored: bool) -> str:
     return _style(shorten(text, WIDTH), BOLD, colored)
 
 
-def _table_row(row: Any, by_value: dict[Any, dict[str, int]]) -> tuple[tuple[str, ...], str]:
+def _table_row(
+    row: Any, label: str, by_value: dict[Any, dict[str, int]]
+) -> tuple[tuple[str, ...], str]:
     failed = sum(by_value.get(row.value, {}).values())
-    value = format_value(row.value)
+    value = label
     if not is_missing(row.reference) and row.value == row.reference:
-        value += " (ref)"
+        value = shorten(label, VALUE_WIDTH - len(" (ref)")) + " (ref)"
     verdict = str(row.verdict)
     cells = (
         value,

@@ -7,6 +7,7 @@ these functions, so one number reads the same everywhere.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 from typing import Iterable
 from typing import Sequence
@@ -152,7 +153,7 @@ def parse_group(group: str) -> list[tuple[str, str]]:
 
 
 def matches_text(value: Any, text: str) -> bool:
-    """Tell whether a run table cell holds the value a group label wrote as ``text``."""
+    """Tell whether a run table cell contains the value a group label wrote as ``text``."""
     if is_missing(value):
         return text in ("nan", "None", "<NA>", "")
     if str(value) == text or format_value(value) == text:
@@ -170,6 +171,22 @@ def shorten(text: str, width: int) -> str:
     if width <= 3:
         return text[:width]
     return text[: width - 3] + "..."
+
+
+def shorten_values(labels: Sequence[str], width: int) -> list[str]:
+    """Shorten value labels to ``width`` characters, keeping them apart where possible.
+
+    A prefix that every label shares (``optimizer_setting_1``,
+    ``optimizer_setting_2``) is replaced by ``...`` first, so the part that
+    distinguishes the values survives the cut.
+    """
+    labels = list(labels)
+    if all(len(label) <= width for label in labels):
+        return labels
+    prefix = os.path.commonprefix(labels) if len(labels) > 1 else ""
+    if len(prefix) > 3:
+        labels = ["..." + label[len(prefix):] for label in labels]
+    return [shorten(label, width) for label in labels]
 
 
 def first_line(text: Any) -> str:
