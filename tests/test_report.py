@@ -18,6 +18,9 @@ from scipy import stats
 from seedsweep.report import terminal_summary
 from seedsweep.report import write_report
 from seedsweep.report.prose import summary_paragraphs
+from seedsweep.report.text import format_p
+from seedsweep.report.text import format_t
+from seedsweep.report.text import interval_decimals
 from tests.report_fixtures import make_factorial_runs
 from tests.report_fixtures import make_runs
 from tests.report_fixtures import make_wide_runs
@@ -439,12 +442,39 @@ def test_factorial_report_warns_of_interaction(factorial):
     md = (out_dir / "report.md").read_text()
     html = (out_dir / "report.html").read_text()
 
-    assert analysis.notes[0] in md
-    assert analysis.notes[0] in html
+    assert f"- Note: {analysis.notes[0]}" in md
+    assert f"<li>Note: {analysis.notes[0]}</li>" in html
+    paragraphs = summary_paragraphs(analysis)
+    assert md.index(paragraphs[0]) < md.index(analysis.notes[0]) < md.index(paragraphs[1])
+    assert "Every seed is complete in every group" in paragraphs[0]
     for heading in ("lr (wd=0.0)", "lr (wd=0.1)", "wd (lr=0.001)", "wd (lr=0.1)"):
         assert f"## {heading}" in md
         assert f"<h2>{heading}</h2>" in html
     assert "lr (3 values) and wd (2 values)" in md
+
+
+# ---------------------------------------------------------------- number formats
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "decimals"),
+    [(0.012, 0.030, 3), (10.1, 14.5, 1), (-0.0131, 0.0252, 3), (120.0, 480.0, 0), (1.0, 1.0, None)],
+)
+def test_interval_decimals(low, high, decimals):
+    assert interval_decimals(low, high) == decimals
+
+
+def test_format_t_has_no_negative_zero():
+    assert format_t(-0.04) == "0.0"
+    assert format_t(-0.06) == "-0.1"
+    assert format_t(float("-inf")) == "-inf"
+    assert format_t(float("nan")) == "n/a"
+
+
+def test_format_p_small_values():
+    assert format_p(0.0004) == "<0.001"
+    assert format_p(0.0123) == "0.012"
+    assert format_p(None) == "n/a"
 
 
 # ---------------------------------------------------------------- terminal

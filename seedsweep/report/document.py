@@ -75,7 +75,11 @@ class Section(NamedTuple):
 
 
 class Document(NamedTuple):
-    """Everything the report shows, in reading order."""
+    """Everything the report shows, in reading order.
+
+    The notes (warnings such as an interaction between swept parameters)
+    follow the first summary paragraph.
+    """
 
     title: str
     summary: tuple[str, ...]

@@ -51,11 +51,11 @@ figcaption { font-size: 0.9em; color: #444; }
 
 def render(document: Document) -> str:
     """Return the whole report as one html page."""
-    parts = [f"<h1>{escape(document.title)}</h1>"]
-    parts += [f'<p class="summary">{escape(text)}</p>' for text in document.summary]
+    overview, *findings = [f'<p class="summary">{escape(text)}</p>' for text in document.summary]
+    parts = [f"<h1>{escape(document.title)}</h1>", overview]
     if document.notes:
-        parts.append("<h2>Notes</h2>")
-        parts.append(_list(escape(note) for note in document.notes))
+        parts.append(_list(f"Note: {escape(note)}" for note in document.notes))
+    parts.extend(findings)
     for section in document.sections:
         parts.extend(render_section(section))
     parts.extend(render_table(document.run_index, level=2))

@@ -18,10 +18,11 @@ from seedsweep.report.document import Table
 
 def render(document: Document) -> str:
     """Return the whole report as markdown text."""
-    parts = [f"# {escape(document.title)}", *[escape(text) for text in document.summary]]
+    overview, *findings = [escape(text) for text in document.summary]
+    parts = [f"# {escape(document.title)}", overview]
     if document.notes:
-        parts.append("## Notes")
-        parts.append("\n".join(f"- {escape(note)}" for note in document.notes))
+        parts.append("\n".join(f"- Note: {escape(note)}" for note in document.notes))
+    parts.extend(findings)
     for section in document.sections:
         parts.extend(render_section(section))
     parts.extend(render_table(document.run_index, level=2))

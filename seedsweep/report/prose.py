@@ -42,6 +42,7 @@ STATUS_PHRASES = {
 }
 # Above this many values the overview gives the range instead of the list.
 MAX_LISTED_VALUES = 8
+# Above this many seeds a sentence gives their count instead of the list.
 MAX_LISTED_SEEDS = 6
 
 
@@ -117,17 +118,16 @@ def _groups_phrase(analysis: Analysis, params: list[str]) -> str:
     return f" in {count_noun(len(groups), 'group')} ({'; '.join(groups)})"
 
 
-def status_counts(analysis: Analysis, param: str, group: str | None = None) -> dict[str, int]:
-    """Count the runs of a study parameter (or one section) by status.
+def status_counts(analysis: Analysis, param: str) -> dict[str, int]:
+    """Count the runs of a study parameter's grid by status.
 
     Every grid cell is counted once: ok runs from the summary, the rest,
-    missing cells included, from the failures table.
+    missing cells included, from the failures table. In a factorial every
+    study parameter's groups cover the same grid, so any one of them counts
+    every run.
     """
     summary = analysis.summary[analysis.summary["param"] == param]
     failures = analysis.failures[analysis.failures["param"] == param]
-    if group is not None:
-        summary = summary[summary["group"] == group]
-        failures = failures[failures["group"] == group]
 
     counts = {"ok": int(summary["n_ok"].sum())}
     for status, count in failures["status"].astype(str).value_counts().items():
@@ -163,14 +163,16 @@ def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 
 def _exclusion_sentence(analysis: Analysis) -> str:
+    if not any(len(seeds) for seeds in analysis.groups["excluded_seeds"]):
+        if len(analysis.groups) > 1:
+            return "Every seed is complete in every group: all of its runs succeeded."
+        return "Every seed is complete: all of its runs succeeded."
     if len(analysis.groups) != 1:
         return (
-            "A seed with a failed run is left out of its group's statistics, so every "
-            "value is compared on the same seeds; each paragraph below says which seeds."
+            "A seed with a failed run is left out of its group's statistics, so that every "
+            "value is compared on the same seeds. The paragraph for each group names them."
         )
     row = next(analysis.groups.itertuples(index=False))
-    if not row.excluded_seeds:
-        return "Every seed is complete: all of its runs succeeded."
     seeds = [int(item["seed"]) for item in row.excluded_seeds]
     because = "one of its runs failed" if len(seeds) == 1 else "each has a failed run"
     verb = "was" if len(seeds) == 1 else "were"

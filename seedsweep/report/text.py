@@ -69,7 +69,9 @@ def format_t(t: Any) -> str:
     t = float(t)
     if math.isinf(t):
         return "inf" if t > 0 else "-inf"
-    return f"{t:.1f}"
+    text = f"{t:.1f}"
+    # A t that rounds to zero reads 0.0, never -0.0.
+    return "0.0" if text == "-0.0" else text
 
 
 def format_p(p: Any) -> str:
