@@ -12,6 +12,7 @@ caller's pyplot backend and open figures alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -20,6 +21,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Callable
+from typing import Mapping
 from typing import NamedTuple
 from typing import Sequence
 
@@ -31,6 +34,7 @@ from seedsweep.report.text import parse_group
 from seedsweep.report.text import section_title
 from seedsweep.report.text import shorten_values
 from seedsweep.report.text import sorted_seeds
+from seedsweep.report.text import trend_direction
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -245,7 +249,7 @@ def _cells_from_runs(
             "table; pass the run table the analysis was computed from"
         )
     positions = {value: index for index, value in enumerate(values)}
-    selected = runs[_group_mask(runs, group) & runs[param].isin(values)]
+    selected = runs[_group_mask(analysis, runs, param, group) & runs[param].isin(values)]
     metric = analysis.settings["metric"]
 
     return pd.DataFrame(
@@ -267,18 +271,35 @@ def _column(frame: pd.DataFrame, name: str, default: Any) -> list[Any]:
     return [default] * len(frame)
 
 
-def _group_mask(runs: pd.DataFrame, group: str) -> pd.Series:
+def _group_mask(analysis: Analysis, runs: pd.DataFrame, param: str, group: str) -> pd.Series:
     import pandas as pd
 
     mask = pd.Series(True, index=runs.index)
-    for key, text in parse_group(group):
+    for key, matches in _group_conditions(analysis, param, group):
         if key not in runs.columns:
             raise ValueError(
                 f"group key {key!r} of the analysis is not a column of the run table; "
                 "pass the run table the analysis was computed from"
             )
-        mask &= runs[key].map(lambda value, text=text: matches_text(value, text)).astype(bool)
+        mask &= runs[key].map(matches).astype(bool)
     return mask
+
+
+def _group_conditions(
+    analysis: Analysis, param: str, group: str
+) -> list[tuple[str, Callable[[Any], bool]]]:
+    # seedsweep.stats also stores each group's key values in a group_keys
+    # column; without it they are read back from the group label.
+    keys = getattr(_group_row(analysis, param, group), "group_keys", None)
+    if isinstance(keys, Mapping):
+        return [(str(key), functools.partial(_same_value, value)) for key, value in keys.items()]
+    return [(key, functools.partial(matches_text, text=text)) for key, text in parse_group(group)]
+
+
+def _same_value(expected: Any, value: Any) -> bool:
+    if is_missing(expected):
+        return is_missing(value)
+    return not is_missing(value) and bool(value == expected)
 
 
 def _failure_cells(
@@ -728,16 +749,17 @@ def trend_record(analysis: Analysis, param: str, group: str) -> TrendLine | None
         points=points,
         fit_x=ends,
         fit_z=(float(intercept + slope * fit_ends[0]), float(intercept + slope * fit_ends[1])),
-        caption=_trend_caption(row),
+        caption=_trend_caption(row, param, str(analysis.settings["metric"])),
         clean=bool(row.clean),
         excluded=_excluded(analysis, param, group),
     )
 
 
-def _trend_caption(row: Any) -> str:
+def _trend_caption(row: Any, param: str, metric: str) -> str:
+    direction = trend_direction(param, metric, row.slope)
     shape = "clean dose-response" if bool(row.clean) else "not a clean dose-response"
     numbers = f"pooled r = {float(row.r):.2f}, per-seed slope {p_equals(row.slope_p)}"
-    return f"{row.trend_text}, {shape} ({numbers})"
+    return f"{direction}, {shape} ({numbers})"
 
 
 def draw_trend(record: TrendLine) -> Figure:

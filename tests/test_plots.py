@@ -327,3 +327,17 @@ def test_drawing_leaves_pyplot_alone(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "no pyplot"
     assert (tmp_path / "status_lr.png").exists()
+
+
+def test_group_keys_select_runs():
+    # A comma in a value breaks the group label apart; group_keys does not.
+    runs = make_runs(models=["a, b", "c"], failed={}, missing=set())
+    analysis = reference_analysis(runs, groups=["model"])
+    keys = [{"model": label.split("=", 1)[1]} for label in analysis.groups["group"]]
+    analysis = dataclasses.replace(analysis, groups=analysis.groups.assign(group_keys=keys))
+
+    record = plots.paired_lines_record(analysis, runs, "lr", "model=a, b")
+
+    chosen = runs[(runs.model == "a, b") & (runs.seed == 0)]
+    assert record.lines[0].y == pytest.approx(list(chosen["val_loss"]))
+    assert len(record.lines) == 8

@@ -537,3 +537,16 @@ def test_terminal_fits_100_columns():
     values = [line.split()[0] for line in lines[2:32]]
     assert values[12] == "...12_with_extras"
     assert len(set(values)) == 30
+
+
+def test_terminal_marks_reliable_without_holm(grouped):
+    analysis, _ = grouped
+    summary = analysis.summary
+    row = summary[(summary["group"] == "model=resnet") & (summary["value"] == 3e-4)].iloc[0]
+    assert row["verdict"] == "reliably_better"
+    assert not row["holm_significant"]
+
+    text = terminal_summary(analysis, color=False)
+
+    resnet = text.split("lr (model=resnet)")[1]
+    assert "better (no Holm)" in resnet.splitlines()[3]

@@ -25,7 +25,9 @@ from seedsweep.report.text import is_missing
 from seedsweep.report.text import join_words
 from seedsweep.report.text import p_equals
 from seedsweep.report.text import section_title
+from seedsweep.report.text import trend_direction
 from seedsweep.report.text import value_label
+from seedsweep.report.text import verdict_phrase
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -228,7 +230,7 @@ def section_paragraph(analysis: Analysis, param: str, group: str) -> str:
         *_failure_sentences(analysis, param, group, rows),
         _false_alarm_sentence(group_row, analysis.settings),
         _seeds_needed_sentence(param, rows),
-        _note_sentence(group_row),
+        _note_sentence(group_row, analysis.notes),
     ]
     return " ".join(sentence for sentence in sentences if sentence)
 
@@ -274,9 +276,10 @@ def _reliable_sentences(param: str, rows: pd.DataFrame, metric: str) -> list[str
 def _reliable_sentence(param: str, row: Any, metric: str) -> str:
     label = value_label(param, row.value)
     evidence = f"t = {format_t(row.t)} on {count_noun(int(row.n), 'seed')}, {holm_phrase(row)}"
+    verdict = verdict_phrase(row.verdict, row.verdict_text)
     if _is_reference(row) or is_missing(row.effect):
-        return f"{label} is {row.verdict_text} ({evidence})."
-    return f"{label} is {row.verdict_text}: {effect_phrase(row, metric)}, {evidence}."
+        return f"{label} is {verdict} ({evidence})."
+    return f"{label} is {verdict}: {effect_phrase(row, metric)}, {evidence}."
 
 
 def _is_reference(row: Any) -> bool:
@@ -367,11 +370,12 @@ def trend_sentence(analysis: Analysis, param: str, group: str) -> str:
         f"pooled r = {float(row.r):.2f} and a per-seed slope t = {format_t(row.slope_t)} "
         f"({p_equals(row.slope_p)})"
     )
+    direction = trend_direction(param, analysis.settings["metric"], row.slope)
     if bool(row.clean):
-        return f"The trend is a clean dose-response: {row.trend_text}, with {stats}, {slope}."
+        return f"The trend is a clean dose-response: {direction}, with {stats}, {slope}."
     return (
         f"The trend is not a clean dose-response: {stats}, Spearman rho = "
-        f"{float(row.spearman_rho):.2f}. The fitted direction is {row.trend_text}, {slope}."
+        f"{float(row.spearman_rho):.2f}. The fitted direction is {direction}, {slope}."
     )
 
 
@@ -441,7 +445,7 @@ def _highest_failure_rate_sentence(
     )
     if str(row.verdict).endswith("better"):
         sentence += (
-            f", even though its surviving runs look {row.verdict_text}: its verdict only "
+            f", even though its surviving runs look {verdict_phrase(row.verdict)}: its verdict only "
             "describes the runs that survived"
         )
     return sentence + "."
@@ -471,7 +475,8 @@ def _seeds_needed_sentence(param: str, rows: pd.DataFrame) -> str:
         if is_missing(row.seeds_needed):
             continue
         needed = count_noun(int(row.seeds_needed), "seed")
-        parts.append(f"{needed} for {value_label(param, row.value)} ({row.verdict_text})")
+        verdict = verdict_phrase(row.verdict, row.verdict_text)
+        parts.append(f"{needed} for {value_label(param, row.value)} ({verdict})")
     if not parts:
         return ""
     return (
@@ -481,10 +486,12 @@ def _seeds_needed_sentence(param: str, rows: pd.DataFrame) -> str:
     )
 
 
-def _note_sentence(row: Any) -> str:
+def _note_sentence(row: Any, notes: list[str]) -> str:
+    # A group note that the analysis also lists among its notes is already
+    # shown below the overview paragraph, so it is not repeated here.
     sentences = []
     note = str(row.note or "").strip()
-    if note:
+    if note and not any(note in text for text in notes):
         sentences.append(note[0].upper() + note[1:] + ("" if note.endswith(".") else "."))
     flat = list(row.flat_seeds)
     if flat:

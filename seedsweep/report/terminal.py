@@ -21,6 +21,7 @@ from seedsweep.report.text import p_equals
 from seedsweep.report.text import section_title
 from seedsweep.report.text import shorten
 from seedsweep.report.text import shorten_values
+from seedsweep.report.text import trend_direction
 
 if TYPE_CHECKING:
     from seedsweep.stats import Analysis
@@ -125,14 +126,21 @@ def _table_row(
         format_fixed(row.mean_z, 2),
         format_t(row.t),
         format_p(row.p),
-        VERDICT_WORDS.get(verdict, verdict),
+        _verdict_words(row),
     )
     return cells, verdict
 
 
+def _verdict_words(row: Any) -> str:
+    words = VERDICT_WORDS.get(str(row.verdict), str(row.verdict))
+    if str(row.verdict).startswith("reliably") and not bool(row.holm_significant):
+        return f"{words} (no Holm)"
+    return words
+
+
 def _value_width(table: list[tuple[tuple[str, ...], str]]) -> tuple[int, ...]:
     longest = max([len("value")] + [len(cells[0]) for cells, _ in table])
-    return (min(longest, VALUE_WIDTH), 3, 7, 13, 7, 7, 7, 12)
+    return (min(longest, VALUE_WIDTH), 3, 7, 13, 7, 7, 7, 16)
 
 
 def _format_row(cells: tuple[str, ...], widths: tuple[int, ...]) -> str:
@@ -149,11 +157,10 @@ def _trend_line(analysis: Analysis, param: str, group: str) -> str:
     if rows.empty:
         return "trend: " + prose.trend_sentence(analysis, param, group)
     row = next(rows.itertuples(index=False))
+    direction = trend_direction(param, str(analysis.settings["metric"]), row.slope)
     shape = "clean dose-response" if bool(row.clean) else "not a clean dose-response"
-    return (
-        f"trend: {row.trend_text}, {shape} "
-        f"(r = {float(row.r):.2f}, per-seed slope {p_equals(row.slope_p)})"
-    )
+    numbers = f"r = {float(row.r):.2f}, per-seed slope {p_equals(row.slope_p)}"
+    return f"trend: {direction}, {shape} ({numbers})"
 
 
 def _style(text: str, code: str, colored: bool) -> str:

@@ -46,6 +46,31 @@ def section_title(param: str, group: str) -> str:
     return f"{param} ({group})" if group else param
 
 
+VERDICT_PHRASES = {
+    "reliably_better": "reliably better",
+    "reliably_worse": "reliably worse",
+    "suggestive_better": "suggestively better",
+    "suggestive_worse": "suggestively worse",
+    "inconsistent": "inconsistent",
+    "no_effect": "no consistent effect",
+    "undetermined": "undetermined (one seed)",
+    "no_data": "without a complete seed",
+}
+
+
+def verdict_phrase(verdict: str, verdict_text: Any = "") -> str:
+    """Return a verdict code as words that fit a sentence ("lr=0.1 is ...")."""
+    return VERDICT_PHRASES.get(str(verdict), str(verdict_text or verdict))
+
+
+def trend_direction(param: str, metric: str, slope: Any) -> str:
+    """Return the direction of a fitted trend: ``higher lr -> lower val_loss``."""
+    if is_missing(slope) or float(slope) == 0:
+        return f"{metric} does not change with {param}"
+    word = "lower" if float(slope) < 0 else "higher"
+    return f"higher {param} -> {word} {metric}"
+
+
 def format_number(number: Any, digits: int = 3, keep_zeros: bool = False) -> str:
     """Format a number with ``digits`` significant digits; NaN reads ``n/a``.
 
