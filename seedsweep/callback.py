@@ -55,7 +55,7 @@ class RecordCallback(Callback):
             the task returns one number.
         direction: ``minimize`` or ``maximize``; turns the divergence bound.
         divergence: bound beyond which a finite metric counts as diverged.
-        seed_key: config key that holds the run's seed.
+        seed_key: config key that contains the run's seed.
     """
 
     def __init__(

@@ -30,7 +30,7 @@ ON_FAILURE = ("continue", "stop")
 
 
 class PlanError(ValueError):
-    """A sweep setting or override that cannot be planned; the message says the fix."""
+    """A sweep setting or override that cannot be planned. The message names the fix."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def build_plan(
     """Expand the overrides into the ordered jobs of the sweep.
 
     Jobs go out seed-major: every value for the first seed, then the next
-    seed, so an interrupted sweep still holds complete, paired seeds. With
+    seed, so an interrupted sweep still contains complete, paired seeds. With
     ``seeds`` null and no seed swept on the command line, the jobs are
     exactly the basic sweeper's.
 

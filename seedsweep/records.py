@@ -6,7 +6,7 @@ gathered record to the ledger ``seedsweep/runs.jsonl``. Both files are plain
 JSON, with one rule: numbers that JSON cannot hold (NaN, +inf, -inf) are
 written as the strings ``"nan"``, ``"inf"`` and ``"-inf"``.
 
-This module knows nothing of statistics or Hydra.
+This module does not depend on statistics or Hydra.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Diverged(Exception):
 
 
 class RunStatus(str, enum.Enum):
-    """How a run ended."""
+    """The final state of a run."""
 
     OK = "ok"
     DIVERGED = "diverged"

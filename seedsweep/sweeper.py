@@ -5,9 +5,9 @@ The story of a sweep:
 1. validate the settings and expand the overrides into the plan (``plan.py``);
 2. save ``multirun.yaml`` and ``seedsweep/plan.json``, or on resume check
    that the recorded plan matches and skip the finished jobs;
-3. launch batch by batch; after each batch gather the records that the jobs
-   wrote into their own folders, append them to the ledger, log one line
-   per run and record them in the Optuna study;
+3. launch batch by batch. After each batch, gather the records that the
+   jobs wrote into their own folders, append them to the ledger, log one
+   line per run and record them in the Optuna study;
 4. analyse the ledger and write the report, then exit non-zero when a run
    crashed or went missing.
 
@@ -105,6 +105,7 @@ class SweepRunner:
 
         returns, records, interrupted = self._launch_all(plan, todo)
         all_records = {**recorded, **{record.job: record for record in records}}
+        self.study.flush()
 
         if plan.has_seed_axis:
             self._report(plan)
@@ -285,14 +286,14 @@ class SweepRunner:
         self.study.write(records)
         return records
 
-    def _record_not_run(self, batches: Sequence[Sequence[Job]], why: str, records: list[RunRecord]) -> None:
+    def _record_not_run(self, batches: Sequence[Sequence[Job]], cause: str, records: list[RunRecord]) -> None:
         skipped = [job for batch in batches for job in batch]
         if not skipped:
             return
-        missing = [gather.not_run_record(job, f"not run: {why}") for job in skipped]
+        missing = [gather.not_run_record(job, f"not run: {cause}") for job in skipped]
         append_jsonl(self.ledger, [record.to_dict() for record in missing])
         records.extend(missing)
-        log.warning(f"{len(skipped)} runs were not started: {why}")
+        log.warning(f"{len(skipped)} runs were not started: {cause}")
 
     def _should_stop(self, records: Sequence[RunRecord]) -> bool:
         if self.raw.get("on_failure", "continue") != "stop":
@@ -429,7 +430,13 @@ def _format_duration(seconds: float) -> str:
 
 
 class StudyWriter:
-    """Records each batch in the Optuna study; a storage that fails is warned about once, then skipped."""
+    """Records the runs in the Optuna study; a storage that fails is warned about once, then skipped.
+
+    Opening a storage costs far more than a quick job, so records are
+    written at most every ``FLUSH_SECONDS`` and at the end of the sweep.
+    """
+
+    FLUSH_SECONDS = 10.0
 
     def __init__(self, raw: Mapping[str, Any], out_dir: Path, sweep_dir: Path) -> None:
         storage = raw.get("storage", "sqlite")
@@ -439,8 +446,18 @@ class StudyWriter:
         self.study_name = raw.get("study_name") or sweep_dir.resolve().name
         self.plan: dict[str, Any] | None = None
         self.plan_path = out_dir / PLAN_FILE
+        self.sweep_dir = sweep_dir
+        self.pending: list[RunRecord] = []
+        self.last_flush = time.monotonic()
 
     def write(self, records: Sequence[RunRecord]) -> None:
+        self.pending.extend(records)
+        if time.monotonic() - self.last_flush >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        records, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
         if self.storage is None or not records:
             return
         from seedsweep import optuna_io
@@ -448,6 +465,7 @@ class StudyWriter:
         try:
             if self.plan is None:
                 self.plan = json.loads(self.plan_path.read_text(encoding="utf-8"))
+                self.plan["sweep_dir"] = str(self.sweep_dir.resolve())
             optuna_io.record_study(records, self.plan, self.storage, self.study_name)
         except optuna_io.StudyError as error:
             log.warning(f"The Optuna study record is off for the rest of this sweep: {error}. The ledger is complete.")
