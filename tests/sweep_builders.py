@@ -154,6 +154,7 @@ def nan_loss(record: RunRecord) -> RunRecord:
 HYDRA_APP = textwrap.dedent(
     """
     import json
+    import random
     from dataclasses import dataclass
     from pathlib import Path
 
@@ -167,6 +168,7 @@ HYDRA_APP = textwrap.dedent(
         seed: int = 0
         lr: float = 0.1
         model: str = "mlp"
+        noise: float = 0.0
 
 
     ConfigStore.instance().store(name="config", node=Config)
@@ -177,12 +179,13 @@ HYDRA_APP = textwrap.dedent(
         out = Path(HydraConfig.get().runtime.output_dir)
         if cfg.lr == 0.01 and cfg.seed == 1:
             return
-        loss = cfg.lr * 100 + 0.01 * cfg.seed
+        loss = cfg.lr * 100 + 0.01 * cfg.seed + random.Random(f"{cfg.seed} {cfg.lr}").gauss(0, cfg.noise)
         if cfg.lr == 0.01 and cfg.seed == 2:
             loss = float("nan")
         (out / "results.json").write_text(json.dumps({"val_loss": loss, "acc": 1 - loss}))
         (out / "results.yaml").write_text(f"val_loss: {loss}\\nacc: {1 - loss}\\n")
         (out / "history.csv").write_text(f"epoch,val_loss\\n0,9.0\\n1,{loss}\\n")
+        return {"val_loss": loss, "acc": 1 - loss}
 
 
     if __name__ == "__main__":
@@ -198,14 +201,20 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_hydra_multirun(root: Path, overrides: list[str]) -> Path:
-    """Run the tiny app with the basic sweeper and return its sweep dir."""
+def run_hydra_multirun(root: Path, overrides: list[str], expect_exit: int = 0) -> Path:
+    """Run the tiny app with ``--multirun`` and return its sweep dir.
+
+    The sweeper is Hydra's basic one unless ``overrides`` select another.
+    The app returns and writes ``{"val_loss", "acc"}``, except that the job
+    with lr=0.01 and seed 1 returns None and writes nothing, and the one
+    with lr=0.01 and seed 2 has val_loss NaN.
+    """
     app = root / "app.py"
     app.write_text(HYDRA_APP, encoding="utf-8")
     sweep_dir = root / "multirun"
     command = [sys.executable, str(app), "--multirun", *overrides, f"hydra.sweep.dir={sweep_dir}"]
-    result = subprocess.run(command, cwd=root, env=child_env(), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    result = subprocess.run(command, cwd=root, env=child_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == expect_exit, result.stderr
     return sweep_dir
 
 

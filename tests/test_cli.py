@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.stats
 
 from seedsweep.records import RECORD_FILE
 from tests.sweep_builders import REPO_ROOT
@@ -39,7 +41,7 @@ def assert_input_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 def hydra_multirun(tmp_path_factory) -> Path:
     """Six basic-sweeper jobs (lr 0.001 and 0.01, seeds 0-2) that write results.json."""
     root = tmp_path_factory.mktemp("hydra_cli")
-    return run_hydra_multirun(root, ["seed=0,1,2", "lr=0.001,0.01"])
+    return run_hydra_multirun(root, ["seed=0,1,2", "lr=0.001,0.01", "noise=0.05"])
 
 
 def write(path: Path, text: str) -> Path:
@@ -151,10 +153,16 @@ def test_csv_seed_not_integer(tmp_path):
     assert_input_error(seedsweep("analyze", path), "row 2", "1.5", "whole numbers")
 
 
+def test_csv_mixed_type_column(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,opt,val_loss\n0,adam,0.5\n0,3,0.4\n")
+
+    assert_input_error(seedsweep("analyze", path), "column 'opt' mixes numbers and other values", "--metric")
+
+
 def test_csv_mixed_type_parameter(tmp_path):
     path = write(tmp_path / "runs.csv", "seed,opt,val_loss\n0,adam,0.5\n0,3,0.4\n")
 
-    assert_input_error(seedsweep("analyze", path), "parameter 'opt' mixes value types")
+    assert_input_error(seedsweep("analyze", path, "--param", "opt"), "parameter 'opt' mixes value types")
 
 
 def test_csv_bad_status(tmp_path):
@@ -172,7 +180,7 @@ def test_csv_ragged_row(tmp_path):
 def test_unknown_metric_in_table(tmp_path):
     result = seedsweep("analyze", write(tmp_path / "runs.csv", GRID_CSV), "--metric", "val_acc")
 
-    assert_input_error(result, "'val_acc' is not a column", "val_loss")
+    assert_input_error(result, "metric 'val_acc' is not a column", "val_loss")
 
 
 def test_unknown_metric_in_sweep_dir(tmp_path):
@@ -260,3 +268,186 @@ def test_corrupt_record_is_reported_not_fatal(tmp_path):
     warning = f"seedsweep: warning: {sweep_dir / '4' / RECORD_FILE}: unreadable record"
     assert warning in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- analysis errors: exit 2, one line
+
+
+def test_unknown_param_in_sweep_dir(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path, value_of=noisy_value)
+
+    assert_input_error(seedsweep("analyze", sweep_dir, "--param", "wd", "--no-plots"), "'wd'")
+
+
+def test_unknown_param_in_table(tmp_path):
+    result = seedsweep("analyze", write(tmp_path / "runs.csv", GRID_CSV), "--param", "wd")
+
+    assert_input_error(result, "parameter 'wd' is not a column", "--param")
+
+
+def test_one_value_only(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,lr,val_loss\n0,0.1,0.5\n1,0.1,0.4\n")
+
+    assert_input_error(seedsweep("analyze", path, "--param", "lr", "--no-plots"), "one value only")
+
+
+def test_every_run_failed(tmp_path):
+    path = write(tmp_path / "runs.csv", "seed,lr,val_loss\n0,0.1,nan\n0,0.2,inf\n1,0.1,\n1,0.2,nan\n")
+
+    assert_input_error(seedsweep("analyze", path, "--param", "lr", "--no-plots"), "every run failed")
+
+
+def test_every_record_corrupt(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path, seeds=[0, 1])
+    (sweep_dir / "seedsweep" / "runs.jsonl").unlink()
+    for job in range(6):
+        write(sweep_dir / str(job) / RECORD_FILE, '{"job": ')
+
+    result = seedsweep("analyze", sweep_dir, "--no-plots")
+
+    assert_input_error(result, "every run failed")
+    assert result.stderr.count("unreadable record") == 6
+
+
+def test_report_of_sweep_without_analysis(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path, seeds=[0, 1])
+    (sweep_dir / "seedsweep" / "runs.jsonl").unlink()
+    for job in range(6):
+        write(sweep_dir / str(job) / RECORD_FILE, "[]")
+
+    assert_input_error(seedsweep("report", sweep_dir, "--no-plots"), "cannot be analysed")
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def noisy_value(job: dict) -> float:
+    """A val_loss that falls with lr, plus noise that differs per seed and value."""
+    noise = ((job["seed"] * 7919 + job["job"] * 104729) % 97) / 970.0
+    return 1.0 - 100.0 * job["params"]["lr"] + noise
+
+
+def noisy_grid(path: Path) -> tuple[Path, dict[int, dict[float, float]]]:
+    """Write a 4-seed, 3-value CSV with one diverged run; return it and the metric by seed and value."""
+    rng = np.random.default_rng(7)
+    values = (0.001, 0.003, 0.01)
+    metric: dict[int, dict[float, float]] = {}
+    lines = ["seed,lr,val_loss"]
+    for seed in range(4):
+        metric[seed] = {}
+        for lr in values:
+            loss = 1.0 - 20.0 * lr + rng.normal(0.0, 0.02)
+            metric[seed][lr] = loss
+            cell = "nan" if (seed, lr) == (3, 0.003) else repr(loss)
+            lines.append(f"{seed},{lr},{cell}")
+    write(path, "\n".join(lines) + "\n")
+    return path, metric
+
+
+def test_analyze_table_matches_scipy(tmp_path):
+    path, metric = noisy_grid(tmp_path / "runs.csv")
+
+    result = seedsweep("analyze", path, "--json", "--no-plots")
+
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads(result.stdout)
+    group = analysis["groups"][0]
+    assert group["complete_seeds"] == [0, 1, 2]
+    values = (0.001, 0.003, 0.01)
+    m = np.array([[metric[seed][lr] for lr in values] for seed in (0, 1, 2)])
+    z = (m - m.mean(axis=1, keepdims=True)) / m.std(axis=1, keepdims=True)
+    expected = scipy.stats.ttest_1samp(z, 0.0)
+    for index, row in enumerate(group["values"]):
+        assert row["value"] == values[index]
+        assert row["t"] == pytest.approx(expected.statistic[index], rel=1e-9)
+        assert row["p"] == pytest.approx(expected.pvalue[index], rel=1e-9)
+    failure = analysis["failures"][0]
+    assert failure["seed"] == 3
+    assert failure["value"] == 0.003
+    assert failure["status"] == "diverged"
+
+
+def test_analyze_table_default_out_dir(tmp_path):
+    path, _ = noisy_grid(tmp_path / "runs.csv")
+
+    result = seedsweep("analyze", path, "--no-plots")
+
+    assert result.returncode == 0, result.stderr
+    out_dir = tmp_path / "runs_seedsweep"
+    for name in ("analysis.json", "summary.csv", "failures.csv", "runs.csv", "report.md", "report.html"):
+        assert (out_dir / name).is_file(), name
+    assert "lr" in result.stdout
+    assert str(out_dir) in result.stdout
+
+
+def test_analyze_baseline_typed(tmp_path):
+    path, _ = noisy_grid(tmp_path / "runs.csv")
+
+    result = seedsweep("analyze", path, "--baseline", "3e-3", "--json", "--no-plots")
+
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads(result.stdout)
+    assert analysis["settings"]["baseline"] == 0.003
+    assert analysis["groups"][0]["reference"] == 0.003
+
+
+def test_analyze_sweep_dir_default_out_dir(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path, seeds=[0, 1, 2, 3], value_of=noisy_value)
+
+    result = seedsweep("analyze", sweep_dir / "seedsweep", "--no-plots", "--metric", "acc", "--direction", "maximize")
+
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads((sweep_dir / "seedsweep" / "analysis.json").read_text())
+    assert analysis["settings"]["metric"] == "acc"
+    assert analysis["settings"]["direction"] == "maximize"
+
+
+@pytest.fixture(scope="module")
+def seedsweep_sweep(tmp_path_factory) -> Path:
+    """A real sweep of the seedsweep sweeper: lr 0.001, 0.003 and 0.01 on seeds 0-3.
+
+    The run lr=0.01, seed 1 returns None (invalid), lr=0.01, seed 2 diverges.
+    """
+    root = tmp_path_factory.mktemp("seedsweep_sweep")
+    overrides = [
+        "hydra/sweeper=seedsweep",
+        "hydra.sweeper.seeds=4",
+        "hydra.sweeper.metric=val_loss",
+        "hydra.sweeper.storage=null",
+        "hydra.sweeper.report.plots=false",
+        "lr=0.001,0.003,0.01",
+        "noise=0.05",
+    ]
+    return run_hydra_multirun(root, overrides)
+
+
+def test_analyze_real_sweep(seedsweep_sweep):
+    result = seedsweep("analyze", seedsweep_sweep, "--json", "--no-plots")
+
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads(result.stdout)
+    assert analysis["settings"]["metric"] == "val_loss"
+    assert analysis["groups"][0]["complete_seeds"] == [0, 3]
+    failures = {(row["seed"], row["value"]): row["status"] for row in analysis["failures"]}
+    assert failures == {(1, 0.01): "invalid", (2, 0.01): "diverged"}
+
+
+def test_report_regenerates_real_sweep(seedsweep_sweep):
+    report = seedsweep_sweep / "seedsweep" / "report.md"
+    report.unlink()
+
+    result = seedsweep("report", seedsweep_sweep, "--no-plots")
+
+    assert result.returncode == 0, result.stderr
+    assert report.is_file()
+    assert "lr" in result.stdout
+
+
+def test_analyze_plain_multirun(hydra_multirun):
+    result = seedsweep("analyze", hydra_multirun, "--metrics-file", "results.json", "--metric", "val_loss", "--json", "--no-plots")
+
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads(result.stdout)
+    failures = {(row["seed"], row["value"]): row["status"] for row in analysis["failures"]}
+    assert failures == {(1, 0.01): "missing", (2, 0.01): "diverged"}
+    assert (hydra_multirun / "seedsweep" / "analysis.json").is_file()

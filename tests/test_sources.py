@@ -741,7 +741,7 @@ def test_csv_bad_status(tmp_path):
         ("seed,lr,val_loss\n0.5,0.1,0.5\n", r"seed of row 1 .* is 0.5; seeds must be whole numbers"),
         ("seed,lr,val_loss\nabc,0.1,0.5\n", r"seed of row 1 .* is 'abc'"),
         ("seed,lr,val_loss\n,0.1,0.5\n", "row 1 .* has no seed"),
-        ("seed,lr,val_loss\n0,0.1,0.5\n1,fast,0.4\n", r"parameter 'lr' mixes value types"),
+        ("seed,lr,val_loss\n0,0.1,0.5\n1,fast,0.4\n", r"column 'lr' mixes numbers and other values \(0.1, 'fast'\)"),
         ("seed,lr,val_loss\n0,0.1\n", "line 2 .* has 2 cells but the header has 3"),
         ("seed,lr,lr\n0,0.1,0.2\n", r"duplicate columns \['lr'\]"),
         ("seed,job,val_loss\n0,first,0.5\n", "job 'first'"),
@@ -764,6 +764,22 @@ def test_csv_empty_metric_column_kept(tmp_path):
     assert runs.attrs["seedsweep"]["metrics"] == ["val_loss"]
 
 
+def test_csv_named_parameter_mixed_types(tmp_path):
+    path = write_csv(tmp_path / "runs.csv", "seed,opt,val_loss\n0,adam,0.5\n1,3,0.4\n")
+
+    with pytest.raises(SourceError, match=r"parameter 'opt' mixes value types: 'adam' \(str\), 3 \(number\)"):
+        load_runs(path, params=["opt"])
+
+
+def test_csv_named_metric_with_text_cells(tmp_path):
+    path = write_csv(tmp_path / "runs.csv", "seed,lr,val_loss\n0,a,0.5\n1,a,error\n")
+
+    runs = load_runs(path, metric="val_loss")
+
+    assert runs["status"].tolist() == ["ok", "invalid"]
+    assert runs["reason"][1] == "val_loss is 'error', not a number"
+
+
 def test_table_seed_and_seed_key_clash(tmp_path):
     path = write_csv(tmp_path / "runs.csv", "seed,rng,val_loss\n0,1,0.5\n")
 
@@ -774,7 +790,7 @@ def test_table_seed_and_seed_key_clash(tmp_path):
 def test_table_unknown_metric_column(tmp_path):
     path = write_csv(tmp_path / "runs.csv", GRID_CSV)
 
-    with pytest.raises(SourceError, match=r"'val_acc' is not a column .*\(columns: seed, lr, model, val_loss, acc\)"):
+    with pytest.raises(SourceError, match=r"metric 'val_acc' is not a column .*\(columns: seed, lr, model, val_loss, acc\)"):
         load_runs(path, metric="val_acc")
 
 

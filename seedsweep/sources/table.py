@@ -151,9 +151,16 @@ def _check_columns(
             f"{name} has both a {seed_key!r} and a 'seed' column; "
             f"rename or drop the 'seed' column, since {seed_key!r} becomes the seed"
         )
-    for column in [*params, *([metric] if metric else [])]:
+    for column in params:
         if column not in columns:
-            raise SourceError(f"{column!r} is not a column of {name} (columns: {found}); check its spelling")
+            raise SourceError(
+                f"parameter {column!r} is not a column of {name} (columns: {found}); "
+                f"check the name given with --param or --group-by"
+            )
+    if metric is not None and metric not in columns:
+        raise SourceError(
+            f"metric {metric!r} is not a column of {name} (columns: {found}); pass one of them with --metric"
+        )
     if metric is not None and metric in params:
         raise SourceError(f"{metric!r} is named both as the metric and as a parameter; it can be only one")
 
@@ -336,11 +343,30 @@ def split_columns(
     for name, cells in columns.items():
         if name in RESERVED_COLUMNS:
             continue
+        if name not in params and name != metric:
+            _check_not_mixed(name, cells)
         if name in params or (name != metric and _looks_like_parameter(cells, seeds)):
             param_names.append(name)
         else:
             metric_names.append(name)
     return param_names, metric_names
+
+
+def _check_not_mixed(name: str, cells: list[Any]) -> None:
+    """Raise when an unnamed column mixes numbers with text or booleans.
+
+    Raises:
+        SourceError: the column is neither a clean parameter nor a metric.
+    """
+    kinds = {value_kind(cell) for cell in cells if cell is not None}
+    if not kinds & {"int", "float"} or kinds <= {"int", "float"}:
+        return
+    number = next(cell for cell in cells if value_kind(cell) in ("int", "float"))
+    other = next(cell for cell in cells if cell is not None and value_kind(cell) not in ("int", "float"))
+    raise SourceError(
+        f"column {name!r} mixes numbers and other values ({number!r}, {other!r}); give all its values "
+        f"one type, or name it with --metric if it is a metric (a cell that is no number makes its run invalid)"
+    )
 
 
 def _looks_like_parameter(cells: list[Any], seeds: Sequence[int | None]) -> bool:
