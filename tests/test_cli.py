@@ -451,3 +451,43 @@ def test_analyze_plain_multirun(hydra_multirun):
     failures = {(row["seed"], row["value"]): row["status"] for row in analysis["failures"]}
     assert failures == {(1, 0.01): "missing", (2, 0.01): "diverged"}
     assert (hydra_multirun / "seedsweep" / "analysis.json").is_file()
+
+
+@pytest.fixture
+def study_storage(tmp_path) -> Path:
+    """A real SQLite Optuna storage with one study, "lr-study", of a 4-seed sweep."""
+    from seedsweep import optuna_io
+
+    sweep_dir, records = make_sweep(tmp_path, seeds=[0, 1, 2, 3], value_of=noisy_value)
+    plan = json.loads((sweep_dir / "seedsweep" / "plan.json").read_text())
+    storage = tmp_path / "optuna.db"
+    optuna_io.record_study(records, plan, f"sqlite:///{storage}", "lr-study")
+    return storage
+
+
+def test_list_studies(study_storage):
+    result = seedsweep("analyze", f"sqlite:///{study_storage}", "--list-studies")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "lr-study\n"
+
+
+def test_analyze_study(study_storage, tmp_path):
+    result = seedsweep("analyze", f"sqlite:///{study_storage}", "--study", "lr-study", "--no-plots", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "lr-study_seedsweep" / "analysis.json").is_file()
+
+
+def test_analyze_study_file_out_beside(study_storage):
+    result = seedsweep("analyze", study_storage, "--no-plots", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["settings"]["metric"] == "val_loss"
+    assert (study_storage.parent / "optuna_seedsweep" / "analysis.json").is_file()
+
+
+def test_unknown_study(study_storage):
+    result = seedsweep("analyze", f"sqlite:///{study_storage}", "--study", "nope", "--out", study_storage.parent / "out")
+
+    assert_input_error(result, "nope")

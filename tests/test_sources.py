@@ -881,7 +881,48 @@ def test_table_divergence_bound(tmp_path):
     assert runs["status"].tolist() == ["ok", "ok", "ok", "diverged", "ok", "diverged"]
 
 
-# ---------------------------------------------------------------- Optuna dispatch
+# ---------------------------------------------------------------- Optuna studies
+
+
+def record_sweep_study(tmp_path: Path) -> Path:
+    """Record a sweep whose job 2 has acc NaN as an Optuna study in a real SQLite file."""
+    from seedsweep import optuna_io
+
+    sweep_dir, records = make_sweep(tmp_path, seeds=[0, 1])
+    records[2].metrics["acc"] = math.nan
+    plan = json.loads((sweep_dir / "seedsweep" / "plan.json").read_text())
+    storage = tmp_path / "optuna.db"
+    optuna_io.record_study(records, plan, f"sqlite:///{storage}", "lr-study")
+    return storage
+
+
+def test_optuna_url_loads_study(tmp_path):
+    storage = record_sweep_study(tmp_path)
+
+    runs = load_runs(f"sqlite:///{storage}")
+
+    assert runs["seed"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert runs["lr"].tolist() == list(LR_VALUES) * 2
+    assert set(runs["status"]) == {"ok"}
+    assert runs.attrs["seedsweep"]["metric"] == "val_loss"
+
+
+def test_optuna_file_reclassified_for_metric(tmp_path):
+    storage = record_sweep_study(tmp_path)
+
+    runs = load_runs(storage, study="lr-study", metric="acc")
+
+    assert runs["status"].tolist() == ["ok", "ok", "diverged", "ok", "ok", "ok"]
+    assert runs["reason"][2] == "acc is NaN"
+    assert runs.attrs["seedsweep"]["metric"] == "acc"
+
+
+def test_optuna_unknown_metric(tmp_path):
+    storage = record_sweep_study(tmp_path)
+
+    with pytest.raises(SourceError, match="'val_acc'"):
+        load_runs(storage, metric="val_acc")
+
 
 
 def test_study_source_detection():

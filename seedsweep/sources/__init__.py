@@ -17,6 +17,7 @@ and duration. ``load_runs`` picks the loader from the source:
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -90,15 +91,17 @@ def load_runs(
     Raises:
         SourceError: the source does not exist, is of no known kind, or
             contains input that cannot be read. The message names the fix.
+        seedsweep.optuna_io.StudyError: the Optuna storage or study cannot
+            be read.
     """
     check_direction(direction)
     check_divergence(divergence)
-    if looks_like_study(source, study) and not _is_frame(source):
-        return _load_study(str(source), study, metric, seed_key, direction, divergence)
-
     options = {"metric": metric, "seed_key": seed_key or "seed", "direction": direction, "divergence": divergence}
+
     if _is_frame(source):
         return load_table(source, params=params, **options)
+    if looks_like_study(source, study):
+        return _load_study(str(source), study, metric, seed_key, direction, divergence)
 
     path = Path(source).expanduser()
     if not path.exists():
@@ -126,7 +129,9 @@ def looks_like_study(source: Any, study: str | None) -> bool:
 
 
 def _is_frame(source: Any) -> bool:
-    return type(source).__name__ == "DataFrame" and hasattr(source, "columns")
+    # A DataFrame exists only once pandas is imported, so pandas is not imported here.
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(source, pandas.DataFrame)
 
 
 def _load_dir(path: Path, **options: Any) -> pd.DataFrame:

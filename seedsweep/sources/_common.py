@@ -1,4 +1,4 @@
-"""Pieces every loader shares: the run, re-classification, the table builder.
+"""Pieces every loader shares: the run, job folders, overrides and the table builder.
 
 A loader turns its source into a list of ``Run`` objects, one per run, and
 ``build_table`` turns that list into the run table (docs/run-table.md).
