@@ -89,6 +89,17 @@ def test_sweep_dir_attrs_from_plan(tmp_path):
     assert attrs["unreadable"] == []
 
 
+def test_sweep_dir_recorded_seed_key_wins(tmp_path, caplog):
+    sweep_dir, _ = make_sweep(tmp_path)
+
+    with caplog.at_level(logging.WARNING, logger="seedsweep"):
+        runs = load_runs(sweep_dir, seed_key="rng")
+
+    assert runs["seed"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert runs.attrs["seedsweep"]["seed_key"] == "seed"
+    assert "the seed key 'rng' is ignored" in caplog.text
+
+
 def test_sweep_dir_output_folder_accepted(tmp_path):
     sweep_dir, _ = make_sweep(tmp_path)
 

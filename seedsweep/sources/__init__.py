@@ -96,7 +96,7 @@ def load_runs(
     """
     check_direction(direction)
     check_divergence(divergence)
-    options = {"metric": metric, "seed_key": seed_key or "seed", "direction": direction, "divergence": divergence}
+    options = {"metric": metric, "seed_key": seed_key, "direction": direction, "divergence": divergence}
 
     if _is_frame(source):
         return load_table(source, params=params, **options)

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
 
+# The config key or table column of the seed when neither the user nor the sweep names one.
+DEFAULT_SEED_KEY = "seed"
+
 # Columns of the run table that are neither parameters nor metrics.
 RESERVED_COLUMNS = ("job", "job_dir", "seed", "status", "reason", "error_type", "duration")
 

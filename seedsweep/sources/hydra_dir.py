@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from seedsweep.records import RECORD_FILE
 from seedsweep.records import read_record
+from seedsweep.sources._common import DEFAULT_SEED_KEY
 from seedsweep.sources._common import JobFolder
 from seedsweep.sources._common import Problems
 from seedsweep.sources._common import Run
@@ -52,7 +53,7 @@ def load_hydra_dir(
     *,
     metric: str | None,
     metrics_file: str | None,
-    seed_key: str,
+    seed_key: str | None,
     direction: str | None,
     divergence: float | None,
 ) -> pd.DataFrame:
@@ -69,6 +70,7 @@ def load_hydra_dir(
         _check_records_written(sweep_dir, folders)
 
     problems = Problems()
+    seed_key = seed_key or DEFAULT_SEED_KEY
     # The divergence bound turns with the direction; minimize is the default.
     bound_direction = direction or "minimize"
     runs = []

@@ -22,6 +22,7 @@ from seedsweep.records import RunRecord
 from seedsweep.records import RunStatus
 from seedsweep.records import read_jsonl
 from seedsweep.records import read_record
+from seedsweep.sources._common import DEFAULT_SEED_KEY
 from seedsweep.sources._common import JobFolder
 from seedsweep.sources._common import Problems
 from seedsweep.sources._common import Run
@@ -68,20 +69,22 @@ def load_sweep_dir(
     *,
     metric: str | None,
     metrics_file: str | None,
-    seed_key: str,
+    seed_key: str | None,
     direction: str | None,
     divergence: float | None,
 ) -> pd.DataFrame:
     """Load every run of a seedsweep sweep dir into the run table.
 
-    ``seed_key`` is used only when there is no readable plan.json, to read
-    the seed of a job that left no record from its overrides.
+    The seed key the plan recorded wins over ``seed_key``, because the
+    records already carry their seed. ``seed_key`` is used only without a
+    readable plan.json, to read the seed of a job that left no record from
+    its overrides.
     """
     problems = Problems()
     plan = _read_plan(sweep_dir, problems)
     ledger = _read_ledger(sweep_dir, problems)
     folders = _read_folders(sweep_dir, plan, problems)
-    seed_key = plan.get("seed_key") or seed_key
+    seed_key = _choose_seed_key(plan.get("seed_key"), seed_key, sweep_dir)
 
     runs = _merge(sweep_dir, plan, ledger, folders, seed_key)
     direction = direction or plan.get("direction") or "minimize"
@@ -108,6 +111,14 @@ def load_sweep_dir(
     }
     log.info("loaded %s from %s", summarize(runs), sweep_dir)
     return build_table(runs, list(plan.get("params") or {}), attrs, [analysed] if analysed else [])
+
+
+def _choose_seed_key(recorded: str | None, requested: str | None, sweep_dir: Path) -> str:
+    if recorded and requested and requested != recorded:
+        log.warning(
+            "%s recorded its seeds under %r; the seed key %r is ignored", sweep_dir, recorded, requested
+        )
+    return recorded or requested or DEFAULT_SEED_KEY
 
 
 # ---------------------------------------------------------------- plan and ledger

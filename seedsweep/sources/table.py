@@ -42,6 +42,7 @@ from typing import Sequence
 from seedsweep.records import RunStatus
 from seedsweep.records import as_number
 from seedsweep.records import check_value
+from seedsweep.sources._common import DEFAULT_SEED_KEY
 from seedsweep.sources._common import RESERVED_COLUMNS
 from seedsweep.sources._common import Run
 from seedsweep.sources._common import SourceError
@@ -66,7 +67,7 @@ def load_table(
     *,
     metric: str | None,
     params: Sequence[str],
-    seed_key: str,
+    seed_key: str | None,
     direction: str | None,
     divergence: float | None,
 ) -> pd.DataFrame:
@@ -76,6 +77,7 @@ def load_table(
         SourceError: the file cannot be read, lacks the seed column, or has
             invalid cells (the message names the column and the row).
     """
+    seed_key = seed_key or DEFAULT_SEED_KEY
     if isinstance(source, Path):
         columns = read_table_file(source)
         name = str(source)
