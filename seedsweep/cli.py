@@ -19,8 +19,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Exit status for usage and input errors, as argparse uses.
+# Exit status for usage and input errors, the one argparse uses for usage errors.
 EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A command line that cannot work as given."""
+
 
 _DESCRIPTION = """\
 Tell a reliably better hyperparameter value from a lucky seed.
@@ -306,15 +311,18 @@ def parse_baseline(text: str, runs: pd.DataFrame, params: Sequence[str], groups:
     several values that is not in ``groups``.
 
     Raises:
-        ValueError: ``text`` matches no value (the message lists them).
+        UsageError: ``text`` matches no value (the message lists them).
     """
-    names = list(params) or _swept_params(runs, groups)
+    names = [name for name in list(params) or _swept_params(runs, groups) if name in runs.columns]
+    if params and len(names) < len(params):
+        # An unknown --param: the analysis raises the error that names it.
+        return text
     for name in names:
         for value in runs[name].dropna().unique().tolist():
             if _same_value(text, value):
                 return value
 
-    shown = "; ".join(f"{name}: {_values_text(runs, name)}" for name in names if name in runs)
+    shown = "; ".join(f"{name}: {_values_text(runs, name)}" for name in names)
     raise UsageError(
         f"--baseline {text!r} is not a value of the study parameter "
         f"({shown or 'no parameter has several values'}); pass one of the values"
@@ -343,10 +351,6 @@ def _same_value(text: str, value: Any) -> bool:
 
 
 # ---------------------------------------------------------------- errors and logging
-
-
-class UsageError(ValueError):
-    """A command line that cannot work as given."""
 
 
 def _is_input_error(error: Exception) -> bool:

@@ -491,3 +491,11 @@ def test_unknown_study(study_storage):
     result = seedsweep("analyze", f"sqlite:///{study_storage}", "--study", "nope", "--out", study_storage.parent / "out")
 
     assert_input_error(result, "nope")
+
+
+def test_baseline_with_unknown_param(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path, value_of=noisy_value)
+
+    result = seedsweep("analyze", sweep_dir, "--param", "wd", "--baseline", "0.1", "--no-plots")
+
+    assert_input_error(result, "'wd'")

@@ -162,6 +162,12 @@ def _read_ledger(sweep_dir: Path, problems: Problems) -> dict[JobKey, RunRecord]
     return records
 
 
+def _planned_jobs(plan: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Return the plan's jobs by job number, skipping entries that are not jobs."""
+    jobs = plan.get("jobs", [])
+    return {job["job"]: job for job in jobs if isinstance(job, dict) and isinstance(job.get("job"), int)}
+
+
 def _record_key(record: RunRecord, sweep_dir: Path) -> JobKey:
     if record.job is not None:
         return record.job
@@ -182,9 +188,8 @@ class _FolderState:
 
 
 def _read_folders(sweep_dir: Path, plan: dict[str, Any], problems: Problems) -> dict[JobKey, _FolderState]:
-    by_overrides = {
-        frozenset(job.get("overrides") or ()): job.get("job") for job in plan.get("jobs", [])
-    }
+    """Read every job folder, keyed by job number (or by path when the number is unknown)."""
+    by_overrides = {frozenset(job.get("overrides") or ()): number for number, job in _planned_jobs(plan).items()}
     states: dict[JobKey, _FolderState] = {}
     for folder in find_job_folders(sweep_dir):
         state = _read_folder(folder, by_overrides, problems)
@@ -238,7 +243,7 @@ def _merge(
     seed_key: str,
 ) -> list[Run]:
     """Build one run per job of the plan, the ledger or the folders, ordered by job."""
-    planned = {job["job"]: job for job in plan.get("jobs", []) if isinstance(job, dict) and "job" in job}
+    planned = _planned_jobs(plan)
     keys = list(dict.fromkeys([*planned, *ledger, *folders]))
 
     runs = []
