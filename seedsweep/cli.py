@@ -78,6 +78,7 @@ def _add_analyze(commands: Any) -> None:
         metavar="SOURCE",
         help="a sweep dir, a Hydra multirun dir, a .csv/.parquet/.jsonl table, or an Optuna storage URL",
     )
+
     parser.add_argument(
         "--param",
         action="append",
@@ -98,6 +99,7 @@ def _add_analyze(commands: Any) -> None:
         metavar="K",
         help="parameter that only forms groups and is never compared (repeatable)",
     )
+
     parser.add_argument(
         "--direction",
         choices=("minimize", "maximize"),
@@ -130,6 +132,7 @@ def _add_analyze(commands: Any) -> None:
         metavar="X",
         help="bound in the metric's units beyond which a finite value counts as diverged",
     )
+
     parser.add_argument(
         "--metrics-file",
         metavar="F",
@@ -141,6 +144,7 @@ def _add_analyze(commands: Any) -> None:
         action="store_true",
         help="list the studies in the Optuna storage and exit",
     )
+
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -223,7 +227,7 @@ def run_report(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else sweep_dir / OUTPUT_FOLDER
     analysis = report_sweep(sweep_dir, out_dir, {"plots": not args.no_plots})
     if analysis is None:
-        raise UsageError(f"no report for {sweep_dir}: its runs cannot be analysed (the warning above says why)")
+        raise UsageError(f"no report for {sweep_dir}: its runs cannot be analysed (see the warning above for why)")
     return 0
 
 

@@ -162,7 +162,7 @@ def test_sweep_dir_torn_ledger_line_uses_job_record(tmp_path, caplog):
     assert f"{ledger}:6" in caplog.text
 
 
-def test_sweep_dir_torn_line_and_corrupt_record_is_missing(tmp_path, caplog):
+def test_sweep_dir_torn_line_corrupt_record(tmp_path, caplog):
     sweep_dir, _ = make_sweep(tmp_path)
     ledger = sweep_dir / "seedsweep" / "runs.jsonl"
     lines = ledger.read_text().splitlines()

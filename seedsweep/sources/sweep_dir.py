@@ -267,8 +267,8 @@ def _merge(
 def _use_planned_params(run: Run, planned: dict[str, Any] | None, seed_key: str) -> None:
     """Give a run the plan's parameters, which contain only the swept ones.
 
-    A record's parameters are every override of the job, with the seed and
-    any fixed override among them; without a plan only the seed is dropped.
+    A record's parameters are every override of the job, the seed and fixed
+    overrides included. Without a plan, only the seed is dropped from them.
     """
     if planned is not None:
         run.params = dict(planned.get("params") or {})

@@ -10,9 +10,9 @@ Every other column is a parameter or a metric, by this rule:
    ``metric`` is a metric;
 2. a column of text or booleans is a parameter;
 3. a numeric column is a parameter when it has no empty, NaN or inf cell
-   and each of its values occurs with at least two different seeds (every
-   value of a swept parameter repeats across seeds; a metric's values
-   rarely do); any other numeric column is a metric.
+   and each of its values occurs with at least two different seeds. Every
+   value of a swept parameter repeats across seeds, and a metric's values
+   rarely do. Any other numeric column is a metric.
 
 The rule can misjudge a table with one seed, where no value repeats, or a
 coarse metric whose few values all repeat: name the columns with
@@ -88,7 +88,9 @@ def load_table(
 
     seeds = _read_seeds(columns.pop(seed_key), name)
     param_names, metric_names = split_columns(columns, seeds, metric, params)
-    analysed = metric if metric is not None else (metric_names[0] if len(metric_names) == 1 else None)
+    analysed = metric
+    if analysed is None and len(metric_names) == 1:
+        analysed = metric_names[0]
     if divergence is not None and analysed is None:
         raise SourceError(
             f"a divergence bound needs a metric, and {name} has {len(metric_names)} metric columns "
