@@ -53,6 +53,10 @@ FALSE_ALARM_EXACT_CELLS = 300
 # z-scores have unit scale, so a spread of the z-scores (or of the per-seed
 # slopes) below this is rounding error: the values are identical on every seed.
 ZERO_SPREAD = 1e-9
+# Relative margin by which |t| must exceed t_threshold. Two values give exact
+# ties (5 of 6 seeds agreeing is |t| = 2 exactly), and rounding must not
+# decide them.
+THRESHOLD_MARGIN = 1e-9
 
 RELIABLY_BETTER = "reliably_better"
 RELIABLY_WORSE = "reliably_worse"
@@ -323,7 +327,7 @@ def false_alarm_chance(n: int, k: int, t_threshold: float = 2.0, verdict_rule: s
     if verdict_rule == "strict":
         critical = float(scipy.stats.t.isf(ALPHA / (2 * k), n - 1))
     else:
-        critical = float(t_threshold)
+        critical = float(t_threshold) * (1 + THRESHOLD_MARGIN)
 
     if k == 2:
         return _two_value_false_alarm(n, critical)
@@ -1125,6 +1129,9 @@ def _within_seed_z(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(m.shape), np.zeros(m.shape[0], dtype=bool)
     flat = m.max(axis=1) == m.min(axis=1)
     centred = m - m.mean(axis=1, keepdims=True)
+    if m.shape[1] == 2:
+        # Two values have z = ±1 exactly; dividing would add rounding error.
+        return np.sign(centred), flat
     spread = m.std(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = centred / spread
@@ -1171,7 +1178,7 @@ def _verdicts(n: int, k: int, mean_z: np.ndarray, t: np.ndarray, p_holm: np.ndar
     if settings.verdict_rule == "strict":
         passes = p_holm < ALPHA
     else:
-        passes = np.abs(t) > settings.t_threshold
+        passes = np.abs(t) > settings.t_threshold * (1 + THRESHOLD_MARGIN)
     better = mean_z < 0 if settings.direction == "minimize" else mean_z > 0
     reliable = n >= MIN_RELIABLE_SEEDS
 
@@ -1304,7 +1311,11 @@ def _paired_power(d: np.ndarray, n: np.ndarray, alpha: float) -> np.ndarray:
     dof = n - 1
     critical = scipy.stats.t.isf(alpha / 2, dof)
     noncentrality = d * np.sqrt(n)
-    return scipy.stats.nct.sf(critical, dof, noncentrality) + scipy.stats.nct.cdf(-critical, dof, noncentrality)
+    upper = scipy.stats.nct.sf(critical, dof, noncentrality)
+    # P(T < -c | nc) written as P(T > c | -nc): scipy 1.17's nct.cdf returns
+    # NaN there for a large nc with few dof (nc = 17, dof = 2).
+    lower = scipy.stats.nct.sf(critical, dof, -noncentrality)
+    return upper + lower
 
 
 def _column_mean(m: np.ndarray) -> np.ndarray:
