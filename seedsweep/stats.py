@@ -1010,7 +1010,7 @@ def _failures(grid: _Grid, rows: _Rows) -> tuple[pd.DataFrame, dict[int, dict[in
     }
     table = pd.DataFrame(columns, columns=FAILURE_COLUMNS)
 
-    value_texts = [f"{grid.param}={_format_value(value)}" for value in grid.values]
+    value_texts = [f"{grid.param}={_format_value(item)}" for item in grid.values]
     by_group: dict[int, dict[int, list[str]]] = {}
     for g, s, v, label in zip(group.tolist(), seed.tolist(), value.tolist(), status):
         by_group.setdefault(g, {}).setdefault(s, []).append(f"{value_texts[v]} {label}")
