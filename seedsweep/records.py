@@ -344,24 +344,38 @@ def _json_default(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` so that readers see the old file or the new one.
+    """Write JSON to ``path`` so that readers see the old file or the new one."""
+    write_text_atomic(path, dump_json(data) + "\n")
 
-    The text goes to a temporary file in the same folder, is flushed to disk,
-    then renamed over ``path`` (atomic on POSIX file systems).
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 text to ``path`` through a temporary file and a rename.
+
+    The text is flushed to disk before the rename, which is atomic on POSIX
+    file systems, so a crash leaves either the old file or the new one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = dump_json(data) + "\n"
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        # mkstemp makes the file private (0600); records and reports are shared like any output.
+        os.chmod(temp_name, default_file_mode())
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def default_file_mode() -> int:
+    """Return the mode a plain ``open(path, "w")`` would give a new file (0666 less the umask)."""
+    # os.umask can only be read by setting it; it is set back at once.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def append_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:

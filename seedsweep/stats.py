@@ -1,11 +1,11 @@
 """Same-seed statistics: the method of seedsweep as pure functions of the run table.
 
-For each study parameter and each group, the analysis pairs the runs by seed,
-z-scores the metric within each complete seed, t-tests each value's z-scores
-across seeds, tests the trend of a numeric parameter, states each value's
-effect in metric units against a reference value and estimates the seeds a
-paired t-test would need. Failed and missing runs are listed as failures and
-never turned into numbers.
+For each study parameter and each group, the analysis pairs the runs by
+seed and z-scores the metric within each complete seed. It t-tests each
+value's z-scores across seeds and tests the trend of a numeric parameter.
+It states each value's effect in metric units against a reference value and
+estimates the seeds a paired t-test would need. Failed and missing runs are
+listed as failures and never turned into numbers.
 
 This module reads no files and knows nothing of Hydra or plotting.
 """
@@ -53,6 +53,10 @@ FALSE_ALARM_EXACT_CELLS = 300
 # z-scores have unit scale, so a spread of the z-scores (or of the per-seed
 # slopes) below this is rounding error: the values are identical on every seed.
 ZERO_SPREAD = 1e-9
+# Relative margin by which |t| must exceed t_threshold. Two values give exact
+# ties (5 of 6 seeds agreeing is |t| = 2 exactly), and rounding must not
+# decide them.
+THRESHOLD_MARGIN = 1e-9
 
 RELIABLY_BETTER = "reliably_better"
 RELIABLY_WORSE = "reliably_worse"
@@ -90,17 +94,17 @@ SUMMARY_COLUMNS = [
     "failure_rate", "mean_metric", "std_metric", "mean_z", "std_z", "t", "dof",
     "p", "p_holm", "holm_significant", "verdict", "verdict_text", "reference",
     "effect", "effect_low", "effect_high", "seeds_needed",
-]  # fmt: skip
+]
 TREND_COLUMNS = [
     "param", "group", "scale", "k", "n", "N", "r", "r_t", "r_p", "slope_t",
     "slope_p", "slope_n", "slope", "spearman_rho", "spearman_p", "clean", "trend_text",
-]  # fmt: skip
+]
 FAILURE_COLUMNS = ["param", "group", "value", "seed", "status", "reason", "job_dir"]
 SCORE_COLUMNS = ["param", "group", "seed", "value", "metric", "z"]
 GROUP_COLUMNS = [
     "param", "group", "group_keys", "k", "n_seeds", "n", "complete_seeds",
     "excluded_seeds", "flat_seeds", "reference", "false_alarm_chance", "note",
-]  # fmt: skip
+]
 
 # Cell states of the seed x value grid.
 _OK = 0
@@ -109,7 +113,7 @@ _ABSENT = 2
 
 
 class AnalysisError(ValueError):
-    """The run table or an argument cannot be analysed; the message says why and what to do."""
+    """The run table or an argument cannot be analysed. The message names the value and the fix."""
 
 
 @dataclass(frozen=True)
@@ -323,7 +327,7 @@ def false_alarm_chance(n: int, k: int, t_threshold: float = 2.0, verdict_rule: s
     if verdict_rule == "strict":
         critical = float(scipy.stats.t.isf(ALPHA / (2 * k), n - 1))
     else:
-        critical = float(t_threshold)
+        critical = float(t_threshold) * (1 + THRESHOLD_MARGIN)
 
     if k == 2:
         return _two_value_false_alarm(n, critical)
@@ -486,10 +490,8 @@ def _check_table(runs: Any) -> None:
             f"(columns: {', '.join(map(str, runs.columns))})"
         )
     if runs[SEED].isna().any():
-        count = int(runs[SEED].isna().sum())
-        raise AnalysisError(
-            f"{count} runs have no seed (empty {SEED!r}): give every run its seed or drop those rows"
-        )
+        count = _count(int(runs[SEED].isna().sum()), "run has", "runs have")
+        raise AnalysisError(f"{count} no seed (empty {SEED!r}): give every run its seed or drop those rows")
 
 
 def _recorded_or(value: Any, default: Any, recorded: Mapping[str, Any], key: str, fallback: Any) -> Any:
@@ -548,7 +550,9 @@ def _resolve_columns(
         choices = ", ".join(metrics or [c for c in candidates if c not in params + named + groups]) or "none"
         raise AnalysisError(f"unknown metric {metric!r}: the run table's metric columns are {choices}")
     if metric == SEED or metric in named + groups:
-        raise AnalysisError(f"{metric!r} cannot be both the metric and the seed, a study parameter or a group key")
+        raise AnalysisError(
+            f"{metric!r} cannot be both the metric and the seed, a study parameter or a group key"
+        )
     params = [p for p in params if p != metric]
 
     if not params:
@@ -565,7 +569,9 @@ def _only_metric(candidates: list[str], metrics: list[str], params: list[str]) -
     if len(metrics) == 1:
         return metrics[0]
     listed = ", ".join(metrics) or "none"
-    raise AnalysisError(f"no metric named and the run table has several candidate columns ({listed}): pass metric=")
+    raise AnalysisError(
+        f"no metric named and the run table has several candidate columns ({listed}): pass metric="
+    )
 
 
 def _check_groups(runs: pd.DataFrame, groups: list[str], metric: str) -> None:
@@ -582,10 +588,10 @@ def _analysed_params(
     if not named:
         analysed = [name for name in swept if name not in groups]
         if not analysed:
-            described = ", ".join(f"{p}={_native(runs[p].dropna().iloc[0])!r}" for p in params if runs[p].notna().any())
+            constants = [f"{name}={value!r}" for name, value in _first_values(runs, params)]
             raise AnalysisError(
-                f"no swept study parameter: every parameter outside groups has one value ({described or 'none'}); "
-                "sweep at least two values of one parameter"
+                "no swept study parameter: every parameter outside groups has one value "
+                f"({', '.join(constants) or 'none'}); sweep at least two values of one parameter"
             )
         return analysed
 
@@ -594,17 +600,24 @@ def _analysed_params(
     return named
 
 
+def _first_values(runs: pd.DataFrame, params: list[str]) -> list[tuple[str, Any]]:
+    return [(name, _native(runs[name].dropna().iloc[0])) for name in params if runs[name].notna().any()]
+
+
 def _check_study_param(runs: pd.DataFrame, name: str, groups: list[str], params: list[str]) -> None:
     if name == SEED:
         raise AnalysisError(f"{SEED!r} is the seed axis and cannot be the study parameter")
     if name not in runs.columns or name not in params:
-        raise AnalysisError(f"unknown parameter {name!r}: the run table's parameters are {', '.join(params) or 'none'}")
+        known = ", ".join(params) or "none"
+        raise AnalysisError(f"unknown parameter {name!r}: the run table's parameters are {known}")
     if name in groups:
         raise AnalysisError(f"{name!r} is both the study parameter and a group key: remove it from groups")
     values = runs[name].dropna().unique()
     if len(values) < 2:
-        shown = repr(_native(values[0])) if len(values) else "none"
-        raise AnalysisError(f"parameter {name!r} has one value only ({shown}): sweep at least two values to compare")
+        only = repr(_native(values[0])) if len(values) else "none"
+        raise AnalysisError(
+            f"parameter {name!r} has one value only ({only}): sweep at least two values to compare"
+        )
 
 
 def _resolve_baselines(runs: pd.DataFrame, baseline: Any, analysed: list[str]) -> dict[str, Any]:
@@ -615,43 +628,47 @@ def _resolve_baselines(runs: pd.DataFrame, baseline: Any, analysed: list[str]) -
         unknown = [name for name in baseline if name not in analysed]
         if unknown:
             raise AnalysisError(f"baseline names {unknown} but the study parameters are {analysed}")
-        wanted = dict(baseline)
+        requested = dict(baseline)
     else:
-        wanted = {name: baseline for name in analysed}
+        requested = {name: baseline for name in analysed}
 
     baselines = {}
-    for name, value in wanted.items():
+    for name, value in requested.items():
         values = _sorted_unique(runs[name])
         index = _find_value(value, values)
         if index is not None:
             baselines[name] = values[index]
         elif len(analysed) == 1 or isinstance(baseline, Mapping):
-            shown = ", ".join(map(str, values))
-            raise AnalysisError(f"baseline {value!r} is not among the values of {name!r} ({shown}): pass one of them")
+            raise AnalysisError(
+                f"baseline {value!r} is not among the values of {name!r} ({', '.join(map(str, values))}): "
+                "pass one of them"
+            )
     if not baselines:
-        raise AnalysisError(f"baseline {baseline!r} is not among the values of any study parameter ({analysed})")
+        raise AnalysisError(
+            f"baseline {baseline!r} is not among the values of any study parameter ({', '.join(analysed)})"
+        )
     return baselines
 
 
-def _find_value(wanted: Any, values: Sequence[Any]) -> int | None:
-    """Return the index of ``wanted`` in ``values``, matching "1e-3" to 0.001."""
+def _find_value(target: Any, values: Sequence[Any]) -> int | None:
+    """Return the index of ``target`` in ``values``, matching "1e-3" to 0.001."""
     for index, value in enumerate(values):
-        if _same_value(wanted, value):
+        if _same_value(target, value):
             return index
     return None
 
 
-def _same_value(wanted: Any, value: Any) -> bool:
-    wanted = _native(wanted)
+def _same_value(target: Any, value: Any) -> bool:
+    target = _native(target)
     value = _native(value)
-    if isinstance(value, bool) or isinstance(wanted, bool):
-        return str(wanted).lower() == str(value).lower()
+    if isinstance(value, bool) or isinstance(target, bool):
+        return str(target).lower() == str(value).lower()
     if isinstance(value, (int, float)):
         try:
-            return math.isclose(float(wanted), float(value), rel_tol=1e-9, abs_tol=0.0)
+            return math.isclose(float(target), float(value), rel_tol=1e-9, abs_tol=0.0)
         except (TypeError, ValueError):
             return False
-    return str(wanted) == str(value)
+    return str(target) == str(value)
 
 
 def _check_log_scale(runs: pd.DataFrame, analysed: list[str]) -> None:
@@ -659,7 +676,8 @@ def _check_log_scale(runs: pd.DataFrame, analysed: list[str]) -> None:
         values = _sorted_unique(runs[name])
         if _is_numeric(values) and min(values) <= 0:
             raise AnalysisError(
-                f"scale='log' needs positive values, but {name!r} has {min(values)!r}: use scale='linear' or 'auto'"
+                f"scale='log' needs positive values, but {name!r} has {min(values)!r}: "
+                "use scale='linear' or 'auto'"
             )
 
 
@@ -702,10 +720,8 @@ def _classify_rows(runs: pd.DataFrame, settings: _Settings) -> _Rows:
     for row in np.flatnonzero(status_ok & ~finite).tolist():
         relabelled[row] = _unusable_metric(settings.metric, metric[row], raw.iloc[row])
     if relabelled:
-        log.warning(
-            "%s status ok but no finite %s: counted as failed", _count(len(relabelled), "run has", "runs have"),
-            settings.metric,
-        )
+        count = _count(len(relabelled), "run has", "runs have")
+        log.warning("%s status ok but no finite %s: counted as failed", count, settings.metric)
     return _Rows(np.where(ok, metric, np.nan), ok, runs, relabelled)
 
 
@@ -801,16 +817,28 @@ def _build_grid(runs: pd.DataFrame, rows: _Rows, param: str, keys: list[str]) ->
     row[flat] = np.arange(len(runs))
 
     return _Grid(
-        param, keys, labels, key_values, values, seeds, group_seeds, seed_starts,
-        group_values, value_starts, offsets, metric, state, row,
-    )  # fmt: skip
+        param=param,
+        keys=keys,
+        labels=labels,
+        key_values=key_values,
+        values=values,
+        seeds=seeds,
+        seed_codes=group_seeds,
+        seed_starts=seed_starts,
+        value_codes=group_values,
+        value_starts=value_starts,
+        offsets=offsets,
+        metric=metric,
+        state=state,
+        row=row,
+    )
 
 
 def _check_param_values(runs: pd.DataFrame, param: str) -> None:
     missing = runs[param].isna()
     if missing.any():
         raise AnalysisError(
-            f"{int(missing.sum())} runs have no value of {param!r} (empty cells): "
+            f"{_count(int(missing.sum()), 'run has', 'runs have')} no value of {param!r} (empty cells): "
             "fill in the value each run used, or drop those rows"
         )
 
@@ -851,7 +879,7 @@ def _factorize_sorted(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
         remap[order] = np.arange(len(order))
         codes = remap[codes]
         uniques = uniques.take(order)
-    return codes.astype(np.int64), pd.Index(uniques)
+    return codes.astype(np.int64), pd.Index(uniques, tupleize_cols=False)
 
 
 def _sorted_unique(column: pd.Series) -> list[Any]:
@@ -934,11 +962,12 @@ def _analyze_param(runs: pd.DataFrame, rows: _Rows, settings: _Settings, param: 
         results.append(_analyze_group(grid, group, group_failures, settings, numeric))
 
     notes = []
-    held = [key for key in settings.held_fixed[param] if key not in settings.groups]
-    if held:
+    other_swept = ", ".join(key for key in settings.held_fixed[param] if key not in settings.groups)
+    if other_swept:
         notes.append(
-            f"{param}: {', '.join(held)} also swept, so {param} is compared within each setting of "
-            f"{', '.join(held)}; effects may interact, so a value better in one group may not be in another"
+            f"{param}: {other_swept} also swept, so {param} is compared within each setting of "
+            f"{other_swept}. "
+            "Effects may interact: a value better in one group may not be better in another"
         )
     return _ParamResult(param, grid, results, failures, notes)
 
@@ -970,7 +999,7 @@ def _failures(grid: _Grid, rows: _Rows) -> tuple[pd.DataFrame, dict[int, dict[in
     reason[absent] = "no run record for this seed and value"
     job_dir[absent] = None
 
-    table = pd.DataFrame({
+    columns = {
         "param": grid.param,
         "group": np.asarray(grid.labels, dtype=object)[group],
         "value": grid.values.take(value).to_numpy(),
@@ -978,9 +1007,10 @@ def _failures(grid: _Grid, rows: _Rows) -> tuple[pd.DataFrame, dict[int, dict[in
         "status": status,
         "reason": reason,
         "job_dir": job_dir,
-    }, columns=FAILURE_COLUMNS)  # fmt: skip
+    }
+    table = pd.DataFrame(columns, columns=FAILURE_COLUMNS)
 
-    value_texts = [f"{grid.param}={_format_value(value)}" for value in grid.values]
+    value_texts = [f"{grid.param}={_format_value(item)}" for item in grid.values]
     by_group: dict[int, dict[int, list[str]]] = {}
     for g, s, v, label in zip(group.tolist(), seed.tolist(), value.tolist(), status):
         by_group.setdefault(g, {}).setdefault(s, []).append(f"{value_texts[v]} {label}")
@@ -993,42 +1023,58 @@ def _analyze_group(
     seed_codes, value_codes, metric, state = grid.block(group)
     values = grid.values.take(value_codes).tolist()
     complete = (state == _OK).all(axis=1)
-    complete_codes = seed_codes[complete]
     m = metric[complete]
 
     comparison = _compare_values(m, settings, grid.param, values)
-    counts = _run_counts(state)
-    summary = {"value_codes": value_codes, **counts, **comparison}
+    summary = {"value_codes": value_codes, **_run_counts(state), **comparison}
 
     trend = None
     if numeric and len(values) >= 3:
         trend = _trend(np.asarray(values, dtype=float), m, comparison["_z"], settings, grid.param)
         trend = {"param": grid.param, "group": grid.labels[group], **trend}
 
+    record, notes = _group_record(grid, group, seed_codes, complete, failures, comparison, settings)
+    scores = _score_arrays(seed_codes[complete], value_codes, m, comparison["_z"], group)
+    return _GroupResult(summary, trend, record, scores, notes)
+
+
+def _group_record(
+    grid: _Grid,
+    group: int,
+    seed_codes: np.ndarray,
+    complete: np.ndarray,
+    failures: dict[int, list[str]],
+    comparison: dict[str, Any],
+    settings: _Settings,
+) -> tuple[dict[str, Any], list[str]]:
+    """Return the group's row of the groups table and its notes."""
+    n = int(complete.sum())
+    k = len(comparison["mean_z"])
+    complete_codes = seed_codes[complete]
     flat_codes = complete_codes[comparison["_flat"]]
     excluded_codes = seed_codes[~complete].tolist()
     excluded_seeds = grid.seeds.take(excluded_codes).tolist()
     excluded = [
-        {"seed": seed, "reason": ", ".join(failures[code])} for seed, code in zip(excluded_seeds, excluded_codes)
+        {"seed": seed, "reason": ", ".join(failures[code])}
+        for seed, code in zip(excluded_seeds, excluded_codes)
     ]
-    notes = _group_notes(grid, group, values, m.shape[0], excluded, flat_codes, comparison, settings)
+
+    notes = _group_notes(grid, group, n, excluded, flat_codes, comparison, settings)
     record = {
         "param": grid.param,
         "group": grid.labels[group],
         "group_keys": grid.key_values[group],
-        "k": len(values),
+        "k": k,
         "n_seeds": len(seed_codes),
-        "n": int(m.shape[0]),
+        "n": n,
         "complete_seeds": grid.seeds.take(complete_codes).tolist(),
         "excluded_seeds": excluded,
         "flat_seeds": grid.seeds.take(flat_codes).tolist(),
         "reference": comparison["_reference_value"],
-        "false_alarm_chance": false_alarm_chance(m.shape[0], len(values), settings.t_threshold, settings.verdict_rule),
+        "false_alarm_chance": false_alarm_chance(n, k, settings.t_threshold, settings.verdict_rule),
         "note": "; ".join(notes),
     }
-
-    scores = _score_arrays(complete_codes, value_codes, m, comparison["_z"], group)
-    return _GroupResult(summary, trend, record, scores, notes)
+    return record, notes
 
 
 def _run_counts(state: np.ndarray) -> dict[str, np.ndarray]:
@@ -1099,7 +1145,7 @@ def _compare_values(m: np.ndarray, settings: _Settings, param: str, values: list
         "p_holm": p_holm,
         "holm_significant": holm_significant,
         "verdict": verdict,
-        "verdict_text": [_verdict_text(code, significant, n) for code, significant in zip(verdict, holm_significant)],
+        "verdict_text": [_verdict_text(code, passed, n) for code, passed in zip(verdict, holm_significant)],
         "reference": [None if reference is None else values[reference]] * k,
         "effect": effect,
         "effect_low": low,
@@ -1125,6 +1171,9 @@ def _within_seed_z(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(m.shape), np.zeros(m.shape[0], dtype=bool)
     flat = m.max(axis=1) == m.min(axis=1)
     centred = m - m.mean(axis=1, keepdims=True)
+    if m.shape[1] == 2:
+        # Two values have z = ±1 exactly; dividing would add rounding error.
+        return np.sign(centred), flat
     spread = m.std(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = centred / spread
@@ -1161,7 +1210,9 @@ def _t_statistics(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return mean_z, std_z, t, p
 
 
-def _verdicts(n: int, k: int, mean_z: np.ndarray, t: np.ndarray, p_holm: np.ndarray, settings: _Settings) -> np.ndarray:
+def _verdicts(
+    n: int, k: int, mean_z: np.ndarray, t: np.ndarray, p_holm: np.ndarray, settings: _Settings
+) -> np.ndarray:
     """Apply the verdict table; "better" is turned by the direction."""
     if n == 0 or k < 2:
         return np.full(k, NO_DATA, dtype=object)
@@ -1171,7 +1222,7 @@ def _verdicts(n: int, k: int, mean_z: np.ndarray, t: np.ndarray, p_holm: np.ndar
     if settings.verdict_rule == "strict":
         passes = p_holm < ALPHA
     else:
-        passes = np.abs(t) > settings.t_threshold
+        passes = np.abs(t) > settings.t_threshold * (1 + THRESHOLD_MARGIN)
     better = mean_z < 0 if settings.direction == "minimize" else mean_z > 0
     reliable = n >= MIN_RELIABLE_SEEDS
 
@@ -1250,15 +1301,17 @@ def _seeds_needed(d: np.ndarray, verdict: np.ndarray, reference: int | None) -> 
         A float array of whole numbers, NaN where not applicable (reliable
         verdicts, the reference, d zero or undefined).
     """
-    wanted = np.isfinite(d) & (d != 0) & ~np.isin(verdict, list(RELIABLE_VERDICTS))
+    applicable = np.isfinite(d) & (d != 0) & ~np.isin(verdict, list(RELIABLE_VERDICTS))
     if reference is not None:
-        wanted[reference] = False
+        applicable[reference] = False
     needed = np.full(len(d), np.nan)
-    needed[wanted] = seeds_for_power(d[wanted])
+    needed[applicable] = seeds_for_power(d[applicable])
     return needed
 
 
-def seeds_for_power(d: np.ndarray | Sequence[float], alpha: float = ALPHA, power: float = POWER) -> np.ndarray:
+def seeds_for_power(
+    d: np.ndarray | Sequence[float], alpha: float = ALPHA, power: float = POWER
+) -> np.ndarray:
     """Return the smallest n >= 2 at which a paired t-test has the given power.
 
     Power of the two-sided one-sample t-test on n paired differences with
@@ -1279,14 +1332,14 @@ def seeds_for_power(d: np.ndarray | Sequence[float], alpha: float = ALPHA, power
     needed = np.full(d.shape, np.nan)
 
     # NOTE: far out, one more seed changes the power by less than scipy's
-    # noncentral t can resolve (about 1e-6 near 1e5 seeds). From 1e4 seeds on
-    # Guenther's approximation n0 + z²/2 is used; for n0 from 30 to 1e5 it
-    # gave the same whole number as the noncentral t and statsmodels.
+    # noncentral t can resolve (about 1e-6 near 1e5 seeds). So from 1e4 seeds
+    # on, Guenther's approximation n0 + z²/2 is used. For n0 from 30 to 1e5
+    # it gave the same whole number as the noncentral t and statsmodels.
     large = normal_n > 1e4
     needed[large] = np.ceil(normal_n[large] + scipy.stats.norm.isf(alpha / 2) ** 2 / 2)
 
     # The t-test needs at least the normal-theory n and, for any d, at most a
-    # few seeds more, so a window from floor(normal_n) usually holds the answer.
+    # few seeds more, so the result is usually in a window from floor(normal_n).
     pending = np.flatnonzero(~large)
     start = np.maximum(2, np.floor(normal_n[pending]))
     window = np.arange(16)
@@ -1304,7 +1357,11 @@ def _paired_power(d: np.ndarray, n: np.ndarray, alpha: float) -> np.ndarray:
     dof = n - 1
     critical = scipy.stats.t.isf(alpha / 2, dof)
     noncentrality = d * np.sqrt(n)
-    return scipy.stats.nct.sf(critical, dof, noncentrality) + scipy.stats.nct.cdf(-critical, dof, noncentrality)
+    upper = scipy.stats.nct.sf(critical, dof, noncentrality)
+    # P(T < -c | nc) written as P(T > c | -nc): scipy 1.17's nct.cdf returns
+    # NaN there for a large nc with few dof (nc = 17, dof = 2).
+    lower = scipy.stats.nct.sf(critical, dof, -noncentrality)
+    return upper + lower
 
 
 def _column_mean(m: np.ndarray) -> np.ndarray:
@@ -1322,7 +1379,9 @@ def _column_std(m: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- step 4: trend
 
 
-def _trend(values: np.ndarray, m: np.ndarray, z: np.ndarray, settings: _Settings, param: str) -> dict[str, Any]:
+def _trend(
+    values: np.ndarray, m: np.ndarray, z: np.ndarray, settings: _Settings, param: str
+) -> dict[str, Any]:
     """Test the trend of z on x = value (or log10 value) over one group's complete seeds.
 
     Args:
@@ -1442,15 +1501,16 @@ def _trend_text(param: str, metric: str, r: float, slope_p: float, clean: bool, 
 def _group_notes(
     grid: _Grid,
     group: int,
-    values: list[Any],
     n: int,
     excluded: list[dict[str, Any]],
     flat_codes: np.ndarray,
     comparison: dict[str, Any],
     settings: _Settings,
 ) -> list[str]:
-    notes = []
+    _, value_codes, _, _ = grid.block(group)
+    values = grid.values.take(value_codes).tolist()
     k = len(values)
+    notes = []
     if k < 2:
         notes.append(f"only one value of {grid.param} in this group: nothing to compare")
     if n == 0:
@@ -1463,10 +1523,12 @@ def _group_notes(
     if excluded:
         notes.append(f"{len(excluded)} of {len(excluded) + n} seeds left out (failed or missing runs)")
     if len(flat_codes):
-        shown = ", ".join(_format_value(grid.seeds[code]) for code in flat_codes)
-        notes.append(f"flat seeds {shown}: the same {settings.metric} for every value, so their z-scores are 0")
+        flat_seeds = ", ".join(_format_value(grid.seeds[code]) for code in flat_codes)
+        notes.append(
+            f"flat seeds {flat_seeds}: the same {settings.metric} for every value, so their z-scores are 0"
+        )
     notes.extend(_identical_notes(grid.param, values, comparison, k))
-    notes.extend(_coverage_notes(grid, group, values, comparison, settings))
+    notes.extend(_coverage_notes(grid, value_codes, values, comparison, settings))
     return notes
 
 
@@ -1475,26 +1537,29 @@ def _identical_notes(param: str, values: list[Any], comparison: dict[str, Any], 
     if not identical:
         return []
     if k == 2:
-        return ["two values: z is ±1 on every seed, so t is infinite when every seed agrees; read the paired difference"]
-    shown = ", ".join(_format_value(v) for v in identical)
-    return [f"{param}={shown}: identical on every seed (t is infinite); read the paired difference"]
+        return [
+            "two values: z is ±1 on every seed, so t is infinite when every seed agrees; "
+            "read the paired difference"
+        ]
+    listed = ", ".join(_format_value(v) for v in identical)
+    return [f"{param}={listed}: identical on every seed (t is infinite); read the paired difference"]
 
 
 def _coverage_notes(
-    grid: _Grid, group: int, values: list[Any], comparison: dict[str, Any], settings: _Settings
+    grid: _Grid, value_codes: np.ndarray, values: list[Any], comparison: dict[str, Any], settings: _Settings
 ) -> list[str]:
     notes = []
-    _, value_codes, _, _ = grid.block(group)
     absent = grid.values.delete(value_codes).tolist()
     if absent:
-        shown = ", ".join(_format_value(v) for v in absent)
-        notes.append(f"{grid.param}={shown}: no run in this group, left out of its comparison")
+        listed = ", ".join(_format_value(v) for v in absent)
+        notes.append(f"{grid.param}={listed}: no run in this group, left out of its comparison")
 
     baseline = settings.baselines.get(grid.param)
-    if baseline is not None and _find_value(baseline, values) is None and comparison["_reference_value"] is not None:
+    reference = comparison["_reference_value"]
+    if baseline is not None and _find_value(baseline, values) is None and reference is not None:
         notes.append(
             f"baseline {grid.param}={_format_value(baseline)} has no run in this group: "
-            f"the reference is the best value, {_format_value(comparison['_reference_value'])}"
+            f"the reference is the best value, {_format_value(reference)}"
         )
     return notes
 
@@ -1557,20 +1622,16 @@ def _summary_frame(result: _ParamResult) -> pd.DataFrame:
         "value": grid.values.take(np.concatenate([part["value_codes"] for part in parts])).to_numpy(),
     }
     for name in SUMMARY_COLUMNS[3:]:
-        columns[name] = np.concatenate([np.asarray(part[name], dtype=_summary_dtype(name)) for part in parts])
+        if name in ("verdict", "verdict_text", "reference"):
+            # Lists, because numpy would turn tuple values into a 2-d array.
+            columns[name] = [item for part in parts for item in part[name]]
+        else:
+            columns[name] = np.concatenate([part[name] for part in parts])
 
     frame = pd.DataFrame(columns, columns=SUMMARY_COLUMNS)
     frame["dof"] = _nullable_int(frame["dof"].to_numpy(dtype=float))
     frame["seeds_needed"] = _nullable_int(frame["seeds_needed"].to_numpy(dtype=float))
     return frame
-
-
-def _summary_dtype(name: str) -> Any:
-    if name in ("verdict", "verdict_text", "reference"):
-        return object
-    if name == "holm_significant":
-        return bool
-    return None
 
 
 def _nullable_int(numbers: np.ndarray) -> pd.arrays.IntegerArray:

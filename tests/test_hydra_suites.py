@@ -10,7 +10,23 @@ from pathlib import Path
 
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite
 from hydra.test_utils.launcher_common_tests import LauncherTestSuite
+from hydra import version
+from pytest import fixture
 from pytest import mark
+
+@fixture(autouse=True)
+def unset_version_base():
+    """Give each suite test Hydra's unset version base, as in a fresh process.
+
+    Importing an app decorated with ``hydra.main(version_base="1.3")`` sets it, which turns off the
+    working-directory change that the suites expect.
+    """
+    instance = version.VersionBase.instance()
+    saved = instance.version_base
+    instance.version_base = version._UNSPECIFIED_
+    yield
+    instance.version_base = saved
+
 
 NO_SEED_AXIS = ["hydra/sweeper=seedsweep", "hydra.sweeper.seeds=null", "hydra.sweeper.storage=null"]
 

@@ -94,7 +94,7 @@ FAULT_CASES = {
     6: ("raise_memory_error", "crashed", "raised MemoryError: injected fault"),
     7: ("raise_floating_point_error", "crashed", "raised FloatingPointError: injected fault"),
     8: ("raise_diverged", "diverged", "raised Diverged: injected fault"),
-    9: ("return_none", "invalid", "metric 'loss' is None"),
+    9: ("return_none", "invalid", "returned None, expected a mapping with key 'loss'"),
     10: ("return_string", "invalid", "str '1.5'"),
     11: ("return_bool", "invalid", "bool True"),
     12: ("return_other_key", "invalid", "numeric keys: other"),

@@ -68,7 +68,7 @@ def write_report(
     from seedsweep.report import markdown
     from seedsweep.report.document import build_document
     from seedsweep.report.tables import write_tables
-    from seedsweep.report.tables import write_text_atomic
+    from seedsweep.records import write_text_atomic
 
     _check_formats("report format", formats, REPORT_FORMATS)
     _check_formats("figure format", figure_formats, FIGURE_FORMATS)
