@@ -1320,7 +1320,7 @@ def seeds_for_power(
     .solve_power(effect_size=d, alpha=alpha, power=power))``.
 
     Args:
-        d: standardized effects mean / sd, shape (m,), nonzero and finite.
+        d: standardized effects mean / sd, shape (m,), nonzero.
         alpha: two-sided level.
         power: target power.
 
@@ -1340,7 +1340,13 @@ def seeds_for_power(
 
     # The t-test needs at least the normal-theory n and, for any d, at most a
     # few seeds more, so the result is usually in a window from floor(normal_n).
-    pending = np.flatnonzero(~large)
+    # An effect of 50 standard deviations or more has power above 0.99999 with
+    # two seeds, and scipy's noncentral t returns NaN far beyond that (d = 1e16),
+    # which would never reach the target power below.
+    huge = d >= 50
+    needed[huge] = 2.0
+
+    pending = np.flatnonzero(~large & ~huge)
     start = np.maximum(2, np.floor(normal_n[pending]))
     window = np.arange(16)
     while len(pending):

@@ -920,3 +920,22 @@ def test_unorderable_values_sort_by_type_then_text():
     summary = rows_of(analyze(run_table(rng.normal(size=(3, 3)), values, param="shape")))
 
     assert summary["value"].tolist() == [1, "a", (1, 2)]
+
+
+def test_seeds_for_power_huge_effects_return():
+    # Differences with a spread of rounding error give d near 1e16, where
+    # scipy's noncentral t returns NaN; the answer is still two seeds.
+    needed = seeds_for_power([50.0, 1e16, math.inf])
+
+    assert list(needed) == [2.0, 2.0, 2.0]
+    assert upper_tail_power(50.0, 2) >= 0.8
+
+
+def test_constant_differences_analysed():
+    rows = []
+    for seed in range(4):
+        for lr, loss in [(0.001, 0.10), (0.003, 0.30), (0.01, 1.00)]:
+            rows.append({"seed": seed, "lr": lr, "val_loss": loss + 0.01 * seed, "status": "ok"})
+    analysis = analyze(pd.DataFrame(rows), param="lr", metric="val_loss")
+
+    assert len(analysis.summary) == 3
