@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -10,7 +11,9 @@ from omegaconf import DictConfig
 from omegaconf import OmegaConf
 
 import train
+from conftest import DEMO_APP
 from conftest import REPO_ROOT
+from conftest import run_hydra
 
 
 def make_config(**overrides: object) -> DictConfig:
@@ -66,3 +69,20 @@ def test_train_divergence_warns_nothing():
         metrics = train.train(make_config(lr=30.0, seed=0))
 
     assert not math.isfinite(metrics["val_loss"])
+
+
+def test_readme_sweep(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    result = run_hydra(DEMO_APP, "-m", "hydra/sweeper=seedsweep", "lr=1e-4,3e-4,1e-3", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, timeout=300)
+
+    assert result.returncode == 0, result.stderr
+    out = sweep_dir / "seedsweep"
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text("utf-8").splitlines()]
+    assert len(records) == 15
+    assert {record["status"] for record in records} == {"ok"}
+    assert len(list(sweep_dir.glob("*/seedsweep.json"))) == 15
+    for name in ("report.md", "report.html", "runs.csv", "summary.csv", "failures.csv", "analysis.json", "optuna.db"):
+        assert (out / name).exists(), name
+    assert len(list((out / "figures").glob("*.png"))) >= 3
+    assert "lr=0.001" in result.stdout
+    assert str(out / "report.html") in result.stdout
