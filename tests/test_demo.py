@@ -17,10 +17,8 @@ from conftest import run_hydra
 
 
 def make_config(**overrides: object) -> DictConfig:
-    """Load conf/config.yaml without its Hydra parts and apply the overrides."""
-    config = OmegaConf.load(REPO_ROOT / "conf" / "config.yaml")
-    config.pop("defaults")
-    config.pop("hydra")
+    """Load the demo's training settings (conf/train.yaml) and apply the overrides."""
+    config = OmegaConf.load(REPO_ROOT / "conf" / "train.yaml")
     return OmegaConf.merge(config, overrides)
 
 
