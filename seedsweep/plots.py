@@ -721,7 +721,8 @@ def trend_record(analysis: Analysis, param: str, group: str) -> TrendLine | None
 
     Returns:
         The record, or None when the analysis fitted no trend for the section
-        (a non-numeric study parameter or fewer than 3 values).
+        (a non-numeric study parameter or fewer than 3 values) or no seed
+        is complete, so there are no points to draw.
     """
     import numpy as np
 
@@ -737,6 +738,8 @@ def trend_record(analysis: Analysis, param: str, group: str) -> TrendLine | None
         for row in scores.itertuples(index=False)
     )
     xs = np.array([point.x for point in points])
+    if len(np.unique(xs)) < 2:
+        return None
     fit_on = np.log10(xs) if log_x else xs
     slope, intercept = np.polyfit(fit_on, [point.z for point in points], 1)
     ends = (float(xs.min()), float(xs.max()))

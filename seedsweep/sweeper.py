@@ -22,6 +22,7 @@ import logging
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 LEDGER_FILE = "runs.jsonl"
 PLAN_FILE = "plan.json"
+REPORT_ERROR_FILE = "report-error.txt"
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
 EXIT_INTERRUPTED = 130
@@ -107,9 +109,8 @@ class SweepRunner:
         all_records = {**recorded, **{record.job: record for record in records}}
         self.study.flush()
 
-        if plan.has_seed_axis:
-            self._report(plan)
-        self._finish(plan, all_records, interrupted)
+        reported = self._report(plan) if plan.has_seed_axis else True
+        self._finish(plan, all_records, interrupted, reported)
         return returns
 
     def _plan(self, arguments: Sequence[str]) -> Plan:
@@ -302,13 +303,28 @@ class SweepRunner:
 
     # ------------------------------------------------------------ the end
 
-    def _report(self, plan: Plan) -> None:
+    def _report(self, plan: Plan) -> bool:
+        """Write the report; a failure is logged, its traceback saved, and the sweep still ends in order.
+
+        Returns:
+            Whether the report was written.
+        """
         from seedsweep.report.sweep import report_sweep
 
         options = self.raw.get("report", {})
-        report_sweep(self.sweep_dir, self.out_dir, options)
+        try:
+            report_sweep(self.sweep_dir, self.out_dir, options)
+        except Exception as error:
+            error_file = self.out_dir / REPORT_ERROR_FILE
+            error_file.write_text(traceback.format_exc(), encoding="utf-8")
+            log.error(
+                f"The report failed ({type(error).__name__}: {error}); its traceback is in {error_file}. "
+                f"Every run is in {self.ledger}; once fixed, `seedsweep report {self.sweep_dir}` writes the report."
+            )
+            return False
+        return True
 
-    def _finish(self, plan: Plan, records: Mapping[int, RunRecord], interrupted: bool) -> None:
+    def _finish(self, plan: Plan, records: Mapping[int, RunRecord], interrupted: bool, reported: bool) -> None:
         counts = _count_statuses(records.values())
         summary = ", ".join(f"{count} {status}" for status, count in counts.items()) or "no runs"
         log.info(f"Sweep finished: {summary}. Records: {self.ledger}")
@@ -319,6 +335,10 @@ class SweepRunner:
                 f"hydra.sweeper.resume=true hydra.sweep.dir={self.sweep_dir}\n"
             )
             sys.exit(EXIT_INTERRUPTED)
+
+        if not reported:
+            sys.stderr.write(f"seedsweep: the report failed; the records of all {len(records)} runs are in {self.ledger}.\n")
+            sys.exit(EXIT_FAILED_RUNS)
 
         broken = sum(counts.get(status.value, 0) for status in BROKEN_STATUSES)
         if broken:

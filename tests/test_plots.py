@@ -341,3 +341,30 @@ def test_group_keys_select_runs():
     chosen = runs[(runs.model == "a, b") & (runs.seed == 0)]
     assert record.lines[0].y == pytest.approx(list(chosen["val_loss"]))
     assert len(record.lines) == 8
+
+
+def test_no_complete_seed_draws_without_trend(tmp_path):
+    import pandas as pd
+
+    from seedsweep.stats import analyze
+
+    rows = []
+    for seed in range(3):
+        for lr in (0.01, 0.03, 0.1):
+            diverged = lr == 0.1
+            rows.append(
+                {
+                    "seed": seed,
+                    "lr": lr,
+                    "loss": math.nan if diverged else lr + seed,
+                    "status": "diverged" if diverged else "ok",
+                    "reason": "loss is NaN" if diverged else None,
+                    "job_dir": None,
+                }
+            )
+    runs = pd.DataFrame(rows)
+    analysis = analyze(runs, param="lr", metric="loss")
+
+    assert plots.trend_record(analysis, "lr", "") is None
+    written = plots.draw_figures(analysis, runs, tmp_path, ("png",))
+    assert any("status" in str(figure) for figure in written)
