@@ -1022,20 +1022,61 @@ def _analyze_group(
 ) -> _GroupResult:
     seed_codes, value_codes, metric, state = grid.block(group)
     values = grid.values.take(value_codes).tolist()
-    complete = (state == _OK).all(axis=1)
-    m = metric[complete]
+    compared = _compared_values(state)
+    compared_values = [value for value, keep in zip(values, compared) if keep]
+    complete = (state[:, compared] == _OK).all(axis=1)
+    m = metric[complete][:, compared]
 
-    comparison = _compare_values(m, settings, grid.param, values)
+    comparison = _expand_comparison(_compare_values(m, settings, grid.param, compared_values), compared)
     summary = {"value_codes": value_codes, **_run_counts(state), **comparison}
 
     trend = None
-    if numeric and len(values) >= 3:
-        trend = _trend(np.asarray(values, dtype=float), m, comparison["_z"], settings, grid.param)
+    if numeric and len(compared_values) >= 3:
+        trend = _trend(np.asarray(compared_values, dtype=float), m, comparison["_z"], settings, grid.param)
         trend = {"param": grid.param, "group": grid.labels[group], **trend}
 
     record, notes = _group_record(grid, group, seed_codes, complete, failures, comparison, settings)
-    scores = _score_arrays(seed_codes[complete], value_codes, m, comparison["_z"], group)
+    scores = _score_arrays(seed_codes[complete], value_codes[compared], m, comparison["_z"], group)
     return _GroupResult(summary, trend, record, scores, notes)
+
+
+def _compared_values(state: np.ndarray) -> np.ndarray:
+    """Return which values enter the comparison: all, unless some failed on every seed.
+
+    A value with no ok run carries no information about the others but would
+    leave no complete seed, so it is set aside when at least two values
+    remain. It keeps its summary row (verdict ``no_data``) and a note names it.
+    """
+    has_ok = (state == _OK).any(axis=0)
+    if has_ok.all() or has_ok.sum() < 2:
+        return np.ones(state.shape[1], dtype=bool)
+    return has_ok
+
+
+def _expand_comparison(comparison: dict[str, Any], compared: np.ndarray) -> dict[str, Any]:
+    """Spread the per-value arrays of a comparison over every value, set-aside ones included."""
+    if compared.all():
+        return comparison
+
+    k = len(compared)
+    expanded = dict(comparison)
+    fills = {
+        "n": comparison["n"][0],
+        "dof": comparison["dof"][0],
+        "holm_significant": False,
+        "verdict": NO_DATA,
+        "verdict_text": "no data: every run of this value failed",
+    }
+    for key, column in comparison.items():
+        if key.startswith("_") or key == "reference":
+            continue
+        column = np.asarray(column, dtype=object if key.startswith("verdict") else None)
+        full = np.full(k, fills.get(key, np.nan), dtype=column.dtype if key in fills else float)
+        full[compared] = column
+        expanded[key] = full
+    expanded["reference"] = [comparison["_reference_value"]] * k
+    expanded["_set_aside"] = np.flatnonzero(~compared)
+    return expanded
 
 
 def _group_record(
@@ -1049,7 +1090,7 @@ def _group_record(
 ) -> tuple[dict[str, Any], list[str]]:
     """Return the group's row of the groups table and its notes."""
     n = int(complete.sum())
-    k = len(comparison["mean_z"])
+    k = len(comparison["mean_z"]) - len(comparison.get("_set_aside", ()))
     complete_codes = seed_codes[complete]
     flat_codes = complete_codes[comparison["_flat"]]
     excluded_codes = seed_codes[~complete].tolist()
@@ -1532,6 +1573,13 @@ def _group_notes(
         flat_seeds = ", ".join(_format_value(grid.seeds[code]) for code in flat_codes)
         notes.append(
             f"flat seeds {flat_seeds}: the same {settings.metric} for every value, so their z-scores are 0"
+        )
+    set_aside = [values[i] for i in comparison.get("_set_aside", ())]
+    if set_aside:
+        listed = ", ".join(_format_value(v) for v in set_aside)
+        notes.append(
+            f"{grid.param}={listed}: every run failed, so it is left out of the comparison "
+            "and the other values are compared on their complete seeds"
         )
     notes.extend(_identical_notes(grid.param, values, comparison, k))
     notes.extend(_coverage_notes(grid, value_codes, values, comparison, settings))

@@ -550,3 +550,21 @@ def test_terminal_marks_reliable_without_holm(grouped):
 
     resnet = text.split("lr (model=resnet)")[1]
     assert "better (no Holm)" in resnet.splitlines()[3]
+
+
+def test_summary_names_value_failing_everywhere():
+    from seedsweep.stats import analyze
+
+    rows = []
+    for seed in range(4):
+        for lr in (0.01, 0.03, 0.1):
+            diverged = lr == 0.1
+            rows.append(
+                {"seed": seed, "lr": lr, "loss": np.nan if diverged else lr + 0.01 * seed * seed, "status": "diverged" if diverged else "ok"}
+            )
+    analysis = analyze(pd.DataFrame(rows), param="lr", metric="loss")
+    text = " ".join(summary_paragraphs(analysis))
+
+    assert "lr=0.1 failed on every seed, so it is left out of the comparison." in text
+    assert "all of the other values' runs succeeded" in text
+    assert "4 diverged" in text

@@ -939,3 +939,33 @@ def test_constant_differences_analysed():
     analysis = analyze(pd.DataFrame(rows), param="lr", metric="val_loss")
 
     assert len(analysis.summary) == 3
+
+
+def test_value_failing_everywhere_is_set_aside():
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(5):
+        for lr in (0.01, 0.03, 0.1, 0.15):
+            diverged = lr == 0.15
+            loss = math.nan if diverged else lr * 10 + rng.normal(0, 0.05)
+            rows.append({"seed": seed, "lr": lr, "val_loss": loss, "status": "diverged" if diverged else "ok"})
+    runs = pd.DataFrame(rows)
+    analysis = analyze(runs, param="lr", metric="val_loss")
+
+    summary = analysis.summary.set_index("value")
+    assert summary.loc[0.15, "verdict"] == "no_data"
+    assert summary.loc[0.15, "n_failed"] == 5
+    assert list(summary["n"]) == [5, 5, 5, 5]
+    assert "lr=0.15: every run failed" in analysis.groups["note"].iloc[0]
+    assert analysis.groups["k"].iloc[0] == 3
+
+    kept = runs[runs["lr"] != 0.15]
+    z = kept.pivot(index="seed", columns="lr", values="val_loss")
+    z = z.sub(z.mean(axis=1), axis=0).div(z.std(axis=1, ddof=0), axis=0)
+    for lr in (0.01, 0.03, 0.1):
+        expected = scipy.stats.ttest_1samp(z[lr], 0)
+        assert summary.loc[lr, "t"] == pytest.approx(expected.statistic)
+        assert summary.loc[lr, "p"] == pytest.approx(expected.pvalue)
+    assert len(analysis.trend) == 1
+    assert analysis.trend["k"].iloc[0] == 3
+    assert set(analysis.failures["value"]) == {0.15}

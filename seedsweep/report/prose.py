@@ -165,10 +165,27 @@ def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 
 def _exclusion_sentence(analysis: Analysis) -> str:
+    set_aside = _set_aside_sentence(analysis)
+    if set_aside:
+        return set_aside + " " + _seed_exclusion_sentence(analysis, "the other values' runs")
+    return _seed_exclusion_sentence(analysis, "its runs")
+
+
+def _set_aside_sentence(analysis: Analysis) -> str:
+    """Name the values that failed on every seed and so were left out of the comparison."""
+    summary = analysis.summary
+    set_aside = summary[(summary["n_ok"] == 0) & (summary["n"] > 0)]
+    if set_aside.empty:
+        return ""
+    named = join_words([f"{row.param}={format_value(row.value)}" for row in set_aside.itertuples(index=False)])
+    return f"{named} failed on every seed, so {'it is' if len(set_aside) == 1 else 'they are'} left out of the comparison."
+
+
+def _seed_exclusion_sentence(analysis: Analysis, runs_phrase: str) -> str:
     if not any(len(seeds) for seeds in analysis.groups["excluded_seeds"]):
         if len(analysis.groups) > 1:
-            return "Every seed is complete in every group: all of its runs succeeded."
-        return "Every seed is complete: all of its runs succeeded."
+            return f"Every seed is complete in every group: all of {runs_phrase} succeeded."
+        return f"Every seed is complete: all of {runs_phrase} succeeded."
     if len(analysis.groups) != 1:
         return (
             "A seed with a failed run is left out of its group's statistics, so that every "
