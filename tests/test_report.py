@@ -568,3 +568,4 @@ def test_summary_names_value_failing_everywhere():
     assert "lr=0.1 failed on every seed, so it is left out of the comparison." in text
     assert "all of the other values' runs succeeded" in text
     assert "4 diverged" in text
+    assert "no complete seed" not in text

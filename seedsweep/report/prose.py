@@ -331,6 +331,13 @@ def holm_phrase(row: Any) -> str:
 
 def _other_verdict_sentences(param: str, rows: pd.DataFrame) -> list[str]:
     sentences = []
+    set_aside = (rows["n_ok"] == 0) & (rows["n"] > 0)
+    if set_aside.any():
+        labels = [value_label(param, value) for value in rows.loc[set_aside, "value"]]
+        pronoun = "they have" if len(labels) > 1 else "it has"
+        sentences.append(f"{join_words(labels)} failed on every seed, so {pronoun} no verdict.")
+        rows = rows[~set_aside]
+
     for verdict, template in OTHER_VERDICTS:
         chosen = rows[rows["verdict"] == verdict]
         if chosen.empty:
