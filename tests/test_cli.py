@@ -499,3 +499,22 @@ def test_baseline_with_unknown_param(tmp_path):
     result = seedsweep("analyze", sweep_dir, "--param", "wd", "--baseline", "0.1", "--no-plots")
 
     assert_input_error(result, "'wd'")
+
+
+def test_study_on_closed_loopback_port(tmp_path):
+    result = seedsweep("analyze", "postgresql://user:secret@127.0.0.1:1/db", "--study", "s", "--out", tmp_path / "out")
+
+    assert_input_error(result, "127.0.0.1")
+    assert "secret" not in result.stderr
+
+
+def test_study_without_seed_param(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'plain.db'}"
+    study = optuna.create_study(study_name="no-seed", storage=storage)
+    study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=3)
+
+    result = seedsweep("analyze", storage, "--study", "no-seed", "--out", tmp_path / "out")
+
+    assert_input_error(result, "--seed-key")

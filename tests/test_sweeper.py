@@ -332,3 +332,70 @@ def test_kill_sweeper_then_resume(tmp_path):
     resumed_summary = csv_rows(sweep_dir / "seedsweep" / "summary.csv")
     whole_summary = csv_rows(whole_dir / "seedsweep" / "summary.csv")
     assert resumed_summary == whole_summary
+
+
+# ---------------------------------------------------------------- the Optuna study record
+
+
+def comparable(frame):
+    return frame.drop(columns=[column for column in ("job_dir",) if column in frame]).reset_index(drop=True)
+
+
+def test_study_round_trip(tmp_path):
+    import optuna
+    import pandas as pd
+
+    from seedsweep import analyze
+    from seedsweep import load_runs
+
+    args = ("hydra.sweeper.seeds=4", "x=1,2,3", "faults=[3:1:raise_value_error,2:2:nan]", "hydra.sweeper.report.plots=false")
+    result, sweep_dir = sweep(tmp_path, *args)
+    assert result.returncode == 1, result.stderr
+
+    storage = f"sqlite:///{sweep_dir / 'seedsweep' / 'optuna.db'}"
+    study = optuna.load_study(study_name="sweep", storage=storage)
+    assert len(study.trials) == 12
+    states = [trial.state.name for trial in study.trials]
+    assert states.count("COMPLETE") == 10
+    assert states.count("FAIL") == 2
+
+    from_dir = analyze(load_runs(sweep_dir))
+    from_study = analyze(load_runs(storage, study="sweep"))
+    pd.testing.assert_frame_equal(comparable(from_dir.summary), comparable(from_study.summary), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        comparable(from_dir.failures).drop(columns=["reason"]),
+        comparable(from_study.failures).drop(columns=["reason"]),
+        check_dtype=False,
+    )
+    assert list(from_dir.failures["reason"]) == list(from_study.failures["reason"])
+
+
+def test_unwritable_storage_warns_once(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result, sweep_dir = sweep(
+        tmp_path,
+        "hydra.sweeper.seeds=2",
+        "x=1,2",
+        f"hydra.sweeper.storage=sqlite:///{blocker}/optuna.db",
+        "hydra.sweeper.report.plots=false",
+    )
+
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("The Optuna study record is off") == 1
+    assert len(ledger(sweep_dir)) == 4
+    assert (sweep_dir / "seedsweep" / "report.md").exists()
+
+
+def test_joblib_sweep_writes_study(tmp_path):
+    import optuna
+
+    result, sweep_dir = sweep(
+        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.seeds=3", "x=1,2,3", "hydra.sweeper.report.plots=false"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "database is locked" not in result.stdout + result.stderr
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{sweep_dir / 'seedsweep' / 'optuna.db'}")
+    assert len(study.trials) == 9
