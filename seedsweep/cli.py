@@ -103,7 +103,7 @@ def _add_analyze(commands: Any) -> None:
     parser.add_argument(
         "--direction",
         choices=("minimize", "maximize"),
-        help="whether lower or higher metric values are better (default: minimize)",
+        help="whether lower or higher metric values are better (default: the direction the sweep or study recorded, else minimize)",
     )
     parser.add_argument(
         "--baseline",
@@ -216,6 +216,8 @@ def run_report(args: argparse.Namespace) -> int:
     sweep_dir = Path(args.dir).expanduser()
     if sweep_dir.name == OUTPUT_FOLDER and is_sweep_dir(sweep_dir.parent):
         sweep_dir = sweep_dir.parent
+    if not sweep_dir.exists():
+        raise UsageError(f"{sweep_dir} does not exist; pass the sweep dir of a seedsweep sweep")
     if not sweep_dir.is_dir():
         raise UsageError(f"{sweep_dir} is not a folder; pass the sweep dir of a seedsweep sweep")
     if not is_sweep_dir(sweep_dir):

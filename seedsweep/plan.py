@@ -276,6 +276,7 @@ def build_plan(
 
     swept = {axis.name: list(axis.values) for axis in axes if axis.swept}
     study_params = _study_params(swept, settings, seeds)
+    _check_baseline(settings.baseline, swept, study_params)
     jobs = _jobs(axes, seeds, f"{prefix}{settings.seed_key}", parser)
     return Plan(
         settings=settings,
@@ -350,6 +351,27 @@ def _study_params(
             "for example lr=1e-4,3e-4,1e-3."
         )
     return study
+
+
+def _check_baseline(baseline: Any, swept: Mapping[str, list[Any]], study_params: Sequence[str]) -> None:
+    """Reject a baseline that is not a value of any study parameter, before any job runs."""
+    if baseline is None:
+        return
+    for param in study_params:
+        if any(_same_value(baseline, value) for value in swept[param]):
+            return
+    values = "; ".join(f"{param}: {', '.join(str(v) for v in swept[param])}" for param in study_params)
+    raise PlanError(
+        f"`hydra.sweeper.baseline` is {baseline!r}, which is not a swept value ({values}). "
+        "Set it to one of them, or to null for the best value."
+    )
+
+
+def _same_value(left: Any, right: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(left, numbers) and isinstance(right, numbers) and not isinstance(left, bool) and not isinstance(right, bool):
+        return math.isclose(float(left), float(right), rel_tol=1e-12, abs_tol=0.0)
+    return left == right or str(left) == str(right)
 
 
 def _jobs(

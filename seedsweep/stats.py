@@ -93,7 +93,7 @@ SUMMARY_COLUMNS = [
     "param", "group", "value", "n", "n_runs", "n_ok", "n_failed", "n_missing",
     "failure_rate", "mean_metric", "std_metric", "mean_z", "std_z", "t", "dof",
     "p", "p_holm", "holm_significant", "verdict", "verdict_text", "reference",
-    "effect", "effect_low", "effect_high", "seeds_needed",
+    "effect", "effect_low", "effect_high", "seeds_needed", "set_aside",
 ]
 TREND_COLUMNS = [
     "param", "group", "scale", "k", "n", "N", "r", "r_t", "r_p", "slope_t",
@@ -568,7 +568,12 @@ def _only_metric(candidates: list[str], metrics: list[str], params: list[str]) -
         metrics = [c for c in candidates if c not in params]
     if len(metrics) == 1:
         return metrics[0]
-    listed = ", ".join(metrics) or "none"
+    if not metrics:
+        raise AnalysisError(
+            "no run produced a number to analyse (no metric column); the failures table lists "
+            "each run's reason"
+        )
+    listed = ", ".join(metrics)
     raise AnalysisError(
         f"no metric named and the run table has several candidate columns ({listed}): pass metric="
     )
@@ -1028,6 +1033,7 @@ def _analyze_group(
     m = metric[complete][:, compared]
 
     comparison = _expand_comparison(_compare_values(m, settings, grid.param, compared_values), compared)
+    comparison["set_aside"] = ~compared
     summary = {"value_codes": value_codes, **_run_counts(state), **comparison}
 
     trend = None
@@ -1061,7 +1067,7 @@ def _expand_comparison(comparison: dict[str, Any], compared: np.ndarray) -> dict
     k = len(compared)
     expanded = dict(comparison)
     fills = {
-        "n": comparison["n"][0],
+        "n": 0,
         "dof": comparison["dof"][0],
         "holm_significant": False,
         "verdict": NO_DATA,

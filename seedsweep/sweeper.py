@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 LEDGER_FILE = "runs.jsonl"
 PLAN_FILE = "plan.json"
 REPORT_ERROR_FILE = "report-error.txt"
+REPORT_WRITTEN = "written"
+NO_ANALYSIS = "no analysis"
+REPORT_FAILED = "failed"
 EXIT_USAGE = 2
 EXIT_FAILED_RUNS = 1
 EXIT_INTERRUPTED = 130
@@ -109,7 +112,7 @@ class SweepRunner:
         all_records = {**recorded, **{record.job: record for record in records}}
         self.study.flush()
 
-        reported = self._report(plan) if plan.has_seed_axis else True
+        reported = self._report(plan) if plan.has_seed_axis else REPORT_WRITTEN
         self._finish(plan, all_records, interrupted, reported)
         return returns
 
@@ -303,17 +306,18 @@ class SweepRunner:
 
     # ------------------------------------------------------------ the end
 
-    def _report(self, plan: Plan) -> bool:
+    def _report(self, plan: Plan) -> str:
         """Write the report; a failure is logged, its traceback saved, and the sweep still ends in order.
 
         Returns:
-            Whether the report was written.
+            ``REPORT_WRITTEN``, ``NO_ANALYSIS`` (the runs could not be
+            analysed, a WARNING gave the reason) or ``REPORT_FAILED``.
         """
         from seedsweep.report.sweep import report_sweep
 
         options = self.raw.get("report", {})
         try:
-            report_sweep(self.sweep_dir, self.out_dir, options)
+            analysis = report_sweep(self.sweep_dir, self.out_dir, options)
         except Exception as error:
             error_file = self.out_dir / REPORT_ERROR_FILE
             error_file.write_text(traceback.format_exc(), encoding="utf-8")
@@ -321,10 +325,10 @@ class SweepRunner:
                 f"The report failed ({type(error).__name__}: {error}); its traceback is in {error_file}. "
                 f"Every run is in {self.ledger}; once fixed, `seedsweep report {self.sweep_dir}` writes the report."
             )
-            return False
-        return True
+            return REPORT_FAILED
+        return REPORT_WRITTEN if analysis is not None else NO_ANALYSIS
 
-    def _finish(self, plan: Plan, records: Mapping[int, RunRecord], interrupted: bool, reported: bool) -> None:
+    def _finish(self, plan: Plan, records: Mapping[int, RunRecord], interrupted: bool, reported: str) -> None:
         counts = _count_statuses(records.values())
         summary = ", ".join(f"{count} {status}" for status, count in counts.items()) or "no runs"
         log.info(f"Sweep finished: {summary}. Records: {self.ledger}")
@@ -336,8 +340,15 @@ class SweepRunner:
             )
             sys.exit(EXIT_INTERRUPTED)
 
-        if not reported:
+        if reported == REPORT_FAILED:
             sys.stderr.write(f"seedsweep: the report failed; the records of all {len(records)} runs are in {self.ledger}.\n")
+            sys.exit(EXIT_FAILED_RUNS)
+        if reported == NO_ANALYSIS:
+            sys.stderr.write(
+                f"seedsweep: no analysis of the {len(records)} runs ({summary}); the warning above gives the reason. "
+                f"If hydra.sweeper.metric named the wrong key, `seedsweep analyze {self.sweep_dir} --metric KEY` "
+                "analyses the recorded runs again.\n"
+            )
             sys.exit(EXIT_FAILED_RUNS)
 
         broken = sum(counts.get(status.value, 0) for status in BROKEN_STATUSES)

@@ -255,7 +255,7 @@ def test_report_on_folder_that_is_no_seedsweep_sweep(hydra_multirun):
 
 
 def test_report_on_missing_dir(tmp_path):
-    assert_input_error(seedsweep("report", tmp_path / "nope"), "is not a folder")
+    assert_input_error(seedsweep("report", tmp_path / "nope"), "does not exist")
 
 
 def test_corrupt_record_is_reported_not_fatal(tmp_path):

@@ -152,3 +152,10 @@ def test_compare_plans():
     assert "params" in compare_plans(recorded, plan_for(["x=1,3"], seeds=2).to_dict())[0]
     assert "metric" in compare_plans(recorded, plan_for(["x=1,2"], seeds=2, metric="m").to_dict())[0]
     assert "job overrides" in compare_plans(recorded, plan_for(["x=1,2", "y=0"], seeds=2).to_dict())[0]
+
+
+def test_baseline_must_be_swept():
+    assert plan_for(["lr=1e-4,1e-3"], baseline=0.001, seeds=2).settings.baseline == 0.001
+
+    with pytest.raises(PlanError, match="`hydra.sweeper.baseline` is 5, which is not a swept value"):
+        plan_for(["lr=1e-4,1e-3"], baseline=5, seeds=2)

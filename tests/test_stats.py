@@ -955,7 +955,8 @@ def test_value_failing_everywhere_is_set_aside():
     summary = analysis.summary.set_index("value")
     assert summary.loc[0.15, "verdict"] == "no_data"
     assert summary.loc[0.15, "n_failed"] == 5
-    assert list(summary["n"]) == [5, 5, 5, 5]
+    assert list(summary["n"]) == [5, 5, 5, 0]
+    assert list(summary["set_aside"]) == [False, False, False, True]
     assert "lr=0.15: every run failed" in analysis.groups["note"].iloc[0]
     assert analysis.groups["k"].iloc[0] == 3
 

@@ -226,6 +226,7 @@ def test_joblib_many_jobs(tmp_path):
         ("hydra.sweeper.direction=up", "`hydra.sweeper.direction` must be minimize or maximize, got 'up'"),
         ("x=1", "no study parameter is swept"),
         ("x=interval(0,1)", "sweep of type interval"),
+        ("hydra.sweeper.baseline=5", "`hydra.sweeper.baseline` is 5, which is not a swept value (x: 1, 2)"),
     ],
 )
 def test_bad_settings_stop_before_any_job(tmp_path, override, message):
@@ -399,3 +400,14 @@ def test_joblib_sweep_writes_study(tmp_path):
     assert "database is locked" not in result.stdout + result.stderr
     study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{sweep_dir / 'seedsweep' / 'optuna.db'}")
     assert len(study.trials) == 9
+
+
+def test_wrong_metric_name_exits_nonzero(tmp_path):
+    result, sweep_dir = sweep(tmp_path, "hydra.sweeper.seeds=2", "x=1,2", "hydra.sweeper.metric=score")
+
+    assert result.returncode == 1, result.stderr
+    assert "no analysis of the 4 runs (4 invalid)" in result.stderr
+    assert f"seedsweep analyze {sweep_dir} --metric KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+    reasons = {row["reason"] for row in ledger(sweep_dir)}
+    assert reasons == {"metric 'score' not in the returned mapping (numeric keys: loss)"}

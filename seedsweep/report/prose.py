@@ -174,11 +174,20 @@ def _exclusion_sentence(analysis: Analysis) -> str:
 def _set_aside_sentence(analysis: Analysis) -> str:
     """Name the values that failed on every seed and so were left out of the comparison."""
     summary = analysis.summary
-    set_aside = summary[(summary["n_ok"] == 0) & (summary["n"] > 0)]
+    set_aside = summary[_set_aside_rows(summary)]
     if set_aside.empty:
         return ""
     named = join_words([f"{row.param}={format_value(row.value)}" for row in set_aside.itertuples(index=False)])
     return f"{named} failed on every seed, so {'it is' if len(set_aside) == 1 else 'they are'} left out of the comparison."
+
+
+def _set_aside_rows(summary: pd.DataFrame) -> pd.Series:
+    """Mark the summary rows of values that failed on every seed (False where the column is absent)."""
+    import pandas as pd
+
+    if "set_aside" not in summary:
+        return pd.Series(False, index=summary.index)
+    return summary["set_aside"].astype(bool)
 
 
 def _seed_exclusion_sentence(analysis: Analysis, runs_phrase: str) -> str:
@@ -193,7 +202,7 @@ def _seed_exclusion_sentence(analysis: Analysis, runs_phrase: str) -> str:
         )
     row = next(analysis.groups.itertuples(index=False))
     seeds = [int(item["seed"]) for item in row.excluded_seeds]
-    because = "one of its runs failed" if len(seeds) == 1 else "each has a failed run"
+    because = "it has a failed run" if len(seeds) == 1 else "each has a failed run"
     verb = "was" if len(seeds) == 1 else "were"
     return (
         f"{_seed_list(seeds).capitalize()} {verb} left out of the statistics because "
@@ -331,7 +340,7 @@ def holm_phrase(row: Any) -> str:
 
 def _other_verdict_sentences(param: str, rows: pd.DataFrame) -> list[str]:
     sentences = []
-    set_aside = (rows["n_ok"] == 0) & (rows["n"] > 0)
+    set_aside = _set_aside_rows(rows)
     if set_aside.any():
         labels = [value_label(param, value) for value in rows.loc[set_aside, "value"]]
         pronoun = "they have" if len(labels) > 1 else "it has"
