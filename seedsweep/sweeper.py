@@ -17,6 +17,7 @@ A failed job never stops the sweep unless ``on_failure=stop``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import statistics
@@ -26,6 +27,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Iterator
 from typing import Mapping
 from typing import Sequence
 
@@ -278,7 +280,7 @@ class SweepRunner:
             )
             return None
         finally:
-            self.progress.add_wall_time(time.perf_counter() - started)
+            self.progress.add_batch(time.perf_counter() - started, len(batch))
 
     def _gather(
         self, batch: Sequence[Job], returns: Sequence[JobReturn] | None, interrupted: bool = False
@@ -408,14 +410,17 @@ def _count_statuses(records: Any) -> dict[str, int]:
 
 
 class Progress:
-    """Logs one line per finished run with the count done and an estimate of the time left."""
+    """Logs one line per finished run with the count done and an estimate of the time left.
+
+    The estimate is the runs left times the median wall time a run costs: a
+    batch's wall time, launch and Hydra's set-up included, over its runs. So
+    parallel launchers count at the speed they reach.
+    """
 
     def __init__(self) -> None:
         self.total = 0
         self.done = 0
-        self.durations: list[float] = []
-        self.run_seconds = 0.0
-        self.wall_seconds = 0.0
+        self.costs: list[float] = []
         self.params: list[str] = []
 
     def start(self, total: int, done: int, params: Sequence[str]) -> None:
@@ -423,15 +428,11 @@ class Progress:
         self.done = done
         self.params = list(params)
 
-    def add_wall_time(self, seconds: float) -> None:
-        self.wall_seconds += seconds
+    def add_batch(self, seconds: float, runs: int) -> None:
+        self.costs.extend([seconds / runs] * runs)
 
     def log_run(self, record: RunRecord) -> None:
         self.done += 1
-        if record.duration is not None:
-            self.durations.append(record.duration)
-            self.run_seconds += record.duration
-
         params = " ".join(f"{key}={record.params.get(key)}" for key in self.params)
         metric = ""
         if record.value is not None:
@@ -444,11 +445,9 @@ class Progress:
 
     def _eta(self) -> str:
         left = self.total - self.done
-        if left <= 0 or not self.durations:
+        if left <= 0 or not self.costs:
             return ""
-        # Parallel launchers overlap runs: run time over wall time estimates how many run at once.
-        parallel = max(1.0, self.run_seconds / self.wall_seconds) if self.wall_seconds > 0 else 1.0
-        seconds = left * statistics.median(self.durations) / parallel
+        seconds = left * statistics.median(self.costs)
         return f", about {_format_duration(seconds)} left"
 
 
@@ -497,7 +496,21 @@ class StudyWriter:
             if self.plan is None:
                 self.plan = json.loads(self.plan_path.read_text(encoding="utf-8"))
                 self.plan["sweep_dir"] = str(self.sweep_dir.resolve())
-            optuna_io.record_study(records, self.plan, self.storage, self.study_name)
+            with _quiet_optuna():
+                optuna_io.record_study(records, self.plan, self.storage, self.study_name)
         except optuna_io.StudyError as error:
             log.warning(f"The Optuna study record is off for the rest of this sweep: {error}. The ledger is complete.")
             self.storage = None
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Keep Optuna's INFO lines ("A new study created ...") out of the sweep's log."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)

@@ -569,3 +569,17 @@ def test_summary_names_value_failing_everywhere():
     assert "all of the other values' runs succeeded" in text
     assert "4 diverged" in text
     assert "no complete seed" not in text
+
+
+def test_rewrite_drops_old_figures(tmp_path):
+    runs = make_runs()
+    from seedsweep.stats import analyze
+
+    stale = tmp_path / "figures" / "paired_old_metric.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    written = write_report(analyze(runs, param="lr", metric="val_loss"), runs, tmp_path, formats=("md",))
+
+    assert not stale.exists()
+    figures = sorted(path.name for path in (tmp_path / "figures").iterdir())
+    assert figures == sorted(path.name for path in written if path.parent.name == "figures")

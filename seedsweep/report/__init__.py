@@ -48,8 +48,8 @@ def write_report(
         analysis: the result of ``seedsweep.stats.analyze``.
         runs: the run table the analysis was computed from (every run,
             failed ones included).
-        out_dir: the report folder, created when absent; files already in it
-            are replaced.
+        out_dir: the report folder, created when absent. Report files already
+            in it are replaced, and figures of an earlier report are deleted.
         formats: report formats to write, ``md`` and/or ``html``. The CSV and
             JSON files are always written.
         plots: draw the figures into ``out_dir/figures``.
@@ -73,9 +73,12 @@ def write_report(
     _check_formats("report format", formats, REPORT_FORMATS)
     _check_formats("figure format", figure_formats, FIGURE_FORMATS)
     out_dir = Path(out_dir)
+    if (out_dir / "analysis.json").exists():
+        log.info("replacing the report in %s", out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     written = write_tables(analysis, runs, out_dir)
+    _remove_old_figures(out_dir / FIGURES_DIR)
 
     figures = []
     if plots:
@@ -92,6 +95,17 @@ def write_report(
 
     log.info("wrote the report to %s (%d files)", out_dir, len(written))
     return written
+
+
+def _remove_old_figures(figures_dir: Path) -> None:
+    """Delete the figures of an earlier report, which the new report would not link."""
+    from seedsweep.plots import FIGURE_FORMATS
+
+    if not figures_dir.is_dir():
+        return
+    for fmt in FIGURE_FORMATS:
+        for path in figures_dir.glob(f"*.{fmt}"):
+            path.unlink()
 
 
 def _check_formats(kind: str, formats: Sequence[str], known: Sequence[str]) -> None:

@@ -222,7 +222,9 @@ def _method_sentence(analysis: Analysis) -> str:
     test = (
         f"Within each seed the values' {settings['metric']} became z-scores, which removes how "
         "easy or hard the seed was, and a one-sample t-test of each value's z-scores across "
-        "the complete seeds gives its t-statistic."
+        "the complete seeds gives its t-statistic. Better or worse here means than the "
+        "average of the compared values on the same seed, while effects are paired "
+        "differences from the reference value."
     )
     if settings.get("verdict_rule") == "strict":
         rule = (
