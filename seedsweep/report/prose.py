@@ -506,19 +506,32 @@ def _false_alarm_sentence(row: Any, settings: dict) -> str:
 
 def _seeds_needed_sentence(param: str, rows: pd.DataFrame) -> str:
     parts = []
+    enough = []
     for row in rows.itertuples(index=False):
         if is_missing(row.seeds_needed):
             continue
+        label = value_label(param, row.value)
+        if int(row.seeds_needed) <= int(row.n):
+            enough.append(f"{label} (about {count_noun(int(row.seeds_needed), 'seed')})")
+            continue
         needed = count_noun(int(row.seeds_needed), "seed")
         verdict = verdict_phrase(row.verdict, row.verdict_text)
-        parts.append(f"{needed} for {value_label(param, row.value)} ({verdict})")
-    if not parts:
-        return ""
-    return (
-        "To settle the open questions, a paired t-test with 80% power at the 5% level "
-        f"would need about {join_words(parts)}, given the observed differences against "
-        "the reference and their spread."
-    )
+        parts.append(f"{needed} for {label} ({verdict})")
+
+    sentences = []
+    if parts:
+        sentences.append(
+            "To settle the open questions, a paired t-test with 80% power at the 5% level "
+            f"would need about {join_words(parts)}, given the observed differences against "
+            "the reference and their spread."
+        )
+    if enough:
+        sentences.append(
+            f"For {join_words(enough)}, the complete seeds already give a paired t-test "
+            "against the reference 80% power at the 5% level, although the verdict, which "
+            "compares with the average of the values, shows no reliable effect."
+        )
+    return " ".join(sentences)
 
 
 def _note_sentence(row: Any, notes: list[str]) -> str:
