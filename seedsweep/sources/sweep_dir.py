@@ -177,7 +177,7 @@ def _read_folders(sweep_dir: Path, plan: dict[str, Any], problems: Problems) -> 
     states: dict[JobKey, _FolderState] = {}
     for folder in find_job_folders(sweep_dir):
         state = _read_folder(folder, by_overrides, problems)
-        key: JobKey = state.job if state.job is not None else str(folder.path.resolve())
+        key: JobKey = state.job if state.job is not None else folder.resolved
         previous = states.get(key)
         if previous is None or _started_at(state.record) >= _started_at(previous.record):
             states[key] = state
@@ -283,7 +283,7 @@ def _newer(ledger_record: RunRecord | None, folder_record: RunRecord | None) -> 
 
 def _run_from_chosen(record: RunRecord, state: _FolderState | None, sweep_dir: Path) -> Run:
     if state is not None:
-        job_dir = str(state.folder.path.resolve())
+        job_dir = state.folder.resolved
     else:
         job_dir = absolute_job_dir(record.job_dir, sweep_dir)
     return run_from_record(record, job_dir)
@@ -300,7 +300,7 @@ def _run_without_record(state: _FolderState, planned: dict[str, Any] | None, see
         reason = f"no {RECORD_FILE} in {folder.path}: the job wrote no record"
 
     seed, params = _seed_and_params(folder, planned, seed_key)
-    return missing_run(state.job, str(folder.path.resolve()), seed, params, reason)
+    return missing_run(state.job, folder.resolved, seed, params, reason)
 
 
 def _seed_and_params(
