@@ -16,6 +16,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Collection
 from typing import Iterable
 from typing import Mapping
 from typing import Sequence
@@ -160,13 +161,17 @@ def is_job_folder(path: Path) -> bool:
     )
 
 
-def find_job_folders(sweep_dir: Path) -> list[JobFolder]:
+def find_job_folders(sweep_dir: Path, skip: Collection[str] = ()) -> list[JobFolder]:
     """Find the job folders below ``sweep_dir``, at any depth, in path order.
 
     A folder is a job folder when it contains a run record, a started marker or
     ``.hydra/overrides.yaml``. The search neither lists nor descends into a
     job folder, so checkpoints and logs a job writes are not walked. Symbolic
     links to folders are not followed, as in ``os.walk``.
+
+    Args:
+        sweep_dir: the folder to search.
+        skip: names of folders directly in ``sweep_dir`` to leave out.
     """
     # The search enters only real folders, never symbolic links, so joining a
     # folder's relative path to the resolved sweep dir resolves it. Path.resolve
@@ -174,14 +179,14 @@ def find_job_folders(sweep_dir: Path) -> list[JobFolder]:
     top = os.fspath(sweep_dir)
     resolved_top = str(sweep_dir.resolve())
     found: list[JobFolder] = []
-    pending = [top]
-    while pending:
-        for path in _subfolders(pending.pop()):
-            if not is_job_folder(Path(path)):
-                pending.append(path)
-                continue
-            relative = path[len(top) :].lstrip(os.sep)
-            found.append(JobFolder(Path(path), os.path.join(resolved_top, relative)))
+    candidates = [path for path in _subfolders(top) if os.path.basename(path) not in skip]
+    while candidates:
+        path = candidates.pop()
+        if not is_job_folder(Path(path)):
+            candidates.extend(_subfolders(path))
+            continue
+        relative = path[len(top) :].lstrip(os.sep)
+        found.append(JobFolder(Path(path), os.path.join(resolved_top, relative)))
     return sorted(found, key=_natural_key)
 
 
