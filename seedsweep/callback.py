@@ -15,6 +15,7 @@ sweeper, add it yourself::
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -42,6 +43,7 @@ from seedsweep.records import first_line
 from seedsweep.records import write_json_atomic
 
 if TYPE_CHECKING:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.utils import JobReturn
 
 log = logging.getLogger(__name__)
@@ -96,11 +98,12 @@ class RecordCallback(Callback):
 
     def build_record(self, config: DictConfig, job_return: JobReturn, job_dir: Path) -> RunRecord:
         """Classify a finished job into a run record (also used by the sweeper's fallback)."""
+        overrides = _task_overrides(config)
         record = RunRecord(
             job=_job_number(config),
             job_dir=relative_job_dir(job_dir, config.hydra.sweep.dir),
-            overrides=_task_overrides(config),
-            params=override_values(_task_overrides(config)),
+            overrides=overrides,
+            params=override_values(overrides),
             seed=_seed(config, self.seed_key),
             status=RunStatus.OK,
             metric=self.metric,
@@ -170,18 +173,30 @@ def override_values(overrides: list[str]) -> dict[str, Any]:
 
     ``+`` and ``++`` prefixes are dropped, deletions (``~key``) are skipped.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
     values: dict[str, Any] = {}
-    for override in parser.parse_overrides(overrides):
+    for override in _overrides_parser().parse_overrides(overrides):
         if override.is_delete():
             continue
         key = override.key_or_group
         if override.package:
             key = f"{key}@{override.package}"
-        values[key] = OmegaConf.to_container(OmegaConf.create({"v": override.value()}))["v"]
+        values[key] = _plain_value(override.value())
     return values
+
+
+@functools.lru_cache(maxsize=1)
+def _overrides_parser() -> OverridesParser:
+    # Creating the parser costs about as much as parsing a job's overrides.
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def _plain_value(value: Any) -> Any:
+    """Turn a parsed override value into plain Python (lists and dicts through OmegaConf)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return OmegaConf.to_container(OmegaConf.create({"v": value}))["v"]
 
 
 def relative_job_dir(job_dir: Path, sweep_dir: Any) -> str:

@@ -265,6 +265,31 @@ def test_sweep_dir_rerun_record_newer_than_ledger(tmp_path):
     assert row["val_loss"] == 0.5
 
 
+def test_sweep_dir_through_symlink_resolves_job_dirs(tmp_path):
+    real, records = make_sweep(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    append_ledger(real, [crashed(ok_record(records[5].__dict__, 0.0))])
+    rerun = ok_record(records[5].__dict__, 0.5, started_at="2026-01-02T09:00:00")
+    write_json_atomic(real / "5" / RECORD_FILE, rerun.to_dict())
+
+    runs = load_runs(link)
+
+    expected = [str((real / str(job)).resolve()) for job in range(9)]
+    assert runs["job_dir"].tolist() == expected
+    assert row_of(runs, 5)["val_loss"] == 0.5
+
+
+def test_sweep_dir_final_ledger_line_wins(tmp_path):
+    sweep_dir, records = make_sweep(tmp_path, seeds=[0])
+    rerun = ok_record(records[1].__dict__, 0.5, started_at="2026-01-02T09:00:00")
+    write_json_atomic(sweep_dir / "1" / RECORD_FILE, rerun.to_dict())
+
+    row = row_of(load_runs(sweep_dir), 1)
+
+    assert row["val_loss"] == pytest.approx(records[1].value)
+
+
 def test_sweep_dir_ledger_missing_record_replaced(tmp_path):
     sweep_dir, records = make_sweep(tmp_path, seeds=[0])
     missing = ok_record(records[2].__dict__, 0.0)

@@ -16,6 +16,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Collection
 from typing import Iterable
 from typing import Mapping
 from typing import Sequence
@@ -133,9 +134,14 @@ class Problems:
 
 @dataclass(frozen=True)
 class JobFolder:
-    """A folder that looks like one job's output folder."""
+    """A folder that looks like one job's output folder.
+
+    ``path`` is as found below the sweep dir, ``resolved`` the same folder
+    as an absolute path with symbolic links resolved.
+    """
 
     path: Path
+    resolved: str
 
     @property
     def record_file(self) -> Path:
@@ -158,22 +164,49 @@ def is_job_folder(path: Path) -> bool:
     )
 
 
-def find_job_folders(sweep_dir: Path) -> list[JobFolder]:
+def find_job_folders(sweep_dir: Path, skip: Collection[str] = ()) -> list[JobFolder]:
     """Find the job folders below ``sweep_dir``, at any depth, in path order.
 
     A folder is a job folder when it contains a run record, a started marker or
-    ``.hydra/overrides.yaml``. The search does not descend into a job folder,
-    so checkpoints and logs a job writes are not walked.
+    ``.hydra/overrides.yaml``. The search neither lists nor descends into a
+    job folder, so checkpoints and logs a job writes are not walked. Symbolic
+    links to folders are not followed, as in ``os.walk``.
+
+    Args:
+        sweep_dir: the folder to search.
+        skip: names of folders directly in ``sweep_dir`` to leave out.
     """
+    # The search enters only real folders, never symbolic links, so joining a
+    # folder's relative path to the resolved sweep dir resolves it. Path.resolve
+    # would call lstat on every part of every path.
+    top = os.fspath(sweep_dir)
+    resolved_top = str(sweep_dir.resolve())
     found: list[JobFolder] = []
-    for root, folders, _files in os.walk(sweep_dir):
-        path = Path(root)
-        if path != sweep_dir and is_job_folder(path):
-            found.append(JobFolder(path))
-            folders.clear()
+    candidates = [path for path in _subfolders(top) if os.path.basename(path) not in skip]
+    while candidates:
+        path = candidates.pop()
+        if not is_job_folder(Path(path)):
+            candidates.extend(_subfolders(path))
             continue
-        folders[:] = sorted(name for name in folders if name not in _SKIPPED_FOLDERS)
+        relative = path[len(top) :].lstrip(os.sep)
+        found.append(JobFolder(Path(path), os.path.join(resolved_top, relative)))
     return sorted(found, key=_natural_key)
+
+
+def _subfolders(path: str) -> list[str]:
+    """List the sub-folders of ``path`` that may contain job folders, or none when it cannot be read."""
+    try:
+        with os.scandir(path) as entries:
+            return [entry.path for entry in entries if entry.name not in _SKIPPED_FOLDERS and _is_real_folder(entry)]
+    except OSError:
+        return []
+
+
+def _is_real_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _natural_key(folder: JobFolder) -> list[Any]:

@@ -121,7 +121,7 @@ def _check_records_written(sweep_dir: Path, folders: list[JobFolder]) -> None:
 
 def _run_from_folder(folder: JobFolder, seed_key: str, problems: Problems) -> Run:
     """Build a job's run: parameters and seed from its overrides, outcome from its record."""
-    job_dir = str(folder.path.resolve())
+    job_dir = folder.resolved
     job = job_number_from_folder(folder.path)
     try:
         params = parse_overrides(read_overrides(folder), str(folder.overrides_file))

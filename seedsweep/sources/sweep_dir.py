@@ -3,20 +3,25 @@
 The ledger ``seedsweep/runs.jsonl`` is read first. Per-job records
 (``<job dir>/seedsweep.json``) complete it: they stand in for jobs the
 ledger lacks, for lines it lost, and for runs finished after its last line.
-Jobs that wrote no record, and jobs of the plan that never started, become
-``missing`` runs, so every job of the sweep has a row.
+The sweeper runs a job again only when its last ledger line is ``crashed``
+or ``missing``, so the folder of a job whose line is final (``ok``,
+``diverged``, ``invalid``) is not read. Jobs that wrote no record, and jobs
+of the plan that never started, become ``missing`` runs, so every job of the
+sweep has a row.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Union
 
+from seedsweep.records import FINISHED_STATUSES
 from seedsweep.records import RECORD_FILE
 from seedsweep.records import RunRecord
 from seedsweep.records import RunStatus
@@ -83,7 +88,7 @@ def load_sweep_dir(
     problems = Problems()
     plan = _read_plan(sweep_dir, problems)
     ledger = _read_ledger(sweep_dir, problems)
-    folders = _read_folders(sweep_dir, plan, problems)
+    folders = _read_folders(sweep_dir, plan, ledger, problems)
     seed_key = _choose_seed_key(plan.get("seed_key"), seed_key, sweep_dir)
 
     runs = _merge(sweep_dir, plan, ledger, folders, seed_key)
@@ -187,17 +192,56 @@ class _FolderState:
     job: int | None
 
 
-def _read_folders(sweep_dir: Path, plan: dict[str, Any], problems: Problems) -> dict[JobKey, _FolderState]:
+def _read_folders(
+    sweep_dir: Path, plan: dict[str, Any], ledger: dict[JobKey, RunRecord], problems: Problems
+) -> dict[JobKey, _FolderState]:
     """Read every job folder, keyed by job number (or by path when the number is unknown)."""
     by_overrides = {frozenset(job.get("overrides") or ()): number for number, job in _planned_jobs(plan).items()}
+    settled = _settled_folders(sweep_dir, ledger)
+    skip = {folder.path.name for folder in settled.values()}
+
     states: dict[JobKey, _FolderState] = {}
-    for folder in find_job_folders(sweep_dir):
+    for folder in find_job_folders(sweep_dir, skip=skip):
         state = _read_folder(folder, by_overrides, problems)
-        key: JobKey = state.job if state.job is not None else str(folder.path.resolve())
+        key: JobKey = state.job if state.job is not None else folder.resolved
+        if key in settled:
+            # When another folder names a settled job, both folders are read and compared.
+            states[key] = _read_folder(settled.pop(key), by_overrides, problems)
         previous = states.get(key)
         if previous is None or _started_at(state.record) >= _started_at(previous.record):
             states[key] = state
+
+    for job, folder in settled.items():
+        states[job] = _FolderState(folder, None, None, job)
     return states
+
+
+def _settled_folders(sweep_dir: Path, ledger: dict[JobKey, RunRecord]) -> dict[JobKey, JobFolder]:
+    """Find the job folders, directly in the sweep dir, of jobs whose ledger line is final.
+
+    NOTE: a record written into such a folder by anything but the sweeper
+    after the job's ledger line (a job run again by hand) is not read, and
+    an unreadable record there is not reported.
+    """
+    names = {
+        record.job_dir: job
+        for job, record in ledger.items()
+        if isinstance(job, int) and record.status in FINISHED_STATUSES and record.job_dir
+    }
+    if not names:
+        return {}
+
+    resolved_top = str(sweep_dir.resolve())
+    settled: dict[JobKey, JobFolder] = {}
+    try:
+        with os.scandir(sweep_dir) as entries:
+            for entry in entries:
+                job = names.get(entry.name)
+                if job is not None and entry.is_dir(follow_symlinks=False):
+                    settled[job] = JobFolder(Path(entry.path), os.path.join(resolved_top, entry.name))
+    except OSError:
+        return {}
+    return settled
 
 
 def _read_folder(folder: JobFolder, by_overrides: dict[frozenset, Any], problems: Problems) -> _FolderState:
@@ -299,7 +343,7 @@ def _newer(ledger_record: RunRecord | None, folder_record: RunRecord | None) -> 
 
 def _run_from_chosen(record: RunRecord, state: _FolderState | None, sweep_dir: Path) -> Run:
     if state is not None:
-        job_dir = str(state.folder.path.resolve())
+        job_dir = state.folder.resolved
     else:
         job_dir = absolute_job_dir(record.job_dir, sweep_dir)
     return run_from_record(record, job_dir)
@@ -316,7 +360,7 @@ def _run_without_record(state: _FolderState, planned: dict[str, Any] | None, see
         reason = f"no {RECORD_FILE} in {folder.path}: the job wrote no record"
 
     seed, params = _seed_and_params(folder, planned, seed_key)
-    return missing_run(state.job, str(folder.path.resolve()), seed, params, reason)
+    return missing_run(state.job, folder.resolved, seed, params, reason)
 
 
 def _seed_and_params(
