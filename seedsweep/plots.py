@@ -234,7 +234,11 @@ def section_cells(
                 continue
             extra.append(_absent_cell(failures, seed, position, value))
 
-    cells = pd.concat([found, pd.DataFrame(extra, columns=found.columns)], ignore_index=True)
+    if extra:
+        cells = pd.concat([found, pd.DataFrame(extra, columns=found.columns)], ignore_index=True)
+    else:
+        # pandas 2 warns about concatenating an empty frame (its dtypes will count in pandas 3).
+        cells = found
     return cells.sort_values(["seed", "position"], kind="stable").reset_index(drop=True)
 
 
