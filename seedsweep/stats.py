@@ -7,7 +7,7 @@ It states each value's effect in metric units against a reference value and
 estimates the seeds a paired t-test would need. Failed and missing runs are
 listed as failures and never turned into numbers.
 
-This module reads no files and knows nothing of Hydra or plotting.
+This module reads no files and does not depend on Hydra or plotting.
 """
 
 from __future__ import annotations

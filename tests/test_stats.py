@@ -170,7 +170,8 @@ def test_trend_matches_scipy(mixed_runs):
     assert row["slope_t"] == pytest.approx(slope_test.statistic, rel=1e-10)
     assert row["slope_p"] == pytest.approx(slope_test.pvalue, rel=1e-10)
     assert row["slope"] == pytest.approx(metric_slope, rel=1e-10)
-    assert row["clean"] == (abs(r) >= 0.8 and slope_test.pvalue < 0.05)
+    expected_clean = abs(r) >= 0.8 and slope_test.pvalue < 0.05
+    assert row["clean"] == expected_clean
 
 
 def test_effects_and_seeds_needed_match_scipy(mixed_runs):
@@ -924,7 +925,7 @@ def test_unorderable_values_sort_by_type_then_text():
 
 def test_seeds_for_power_huge_effects_return():
     # Differences with a spread of rounding error give d near 1e16, where
-    # scipy's noncentral t returns NaN; the answer is still two seeds.
+    # scipy's noncentral t returns NaN. Two seeds are still enough there.
     needed = seeds_for_power([50.0, 1e16, math.inf])
 
     assert list(needed) == [2.0, 2.0, 2.0]

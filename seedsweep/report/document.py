@@ -331,7 +331,7 @@ def job_cell(job_dir: Any, out_dir: Path) -> Cell:
         return "-"
     path = Path(str(job_dir))
     if not path.is_absolute():
-        # NOTE: the run table stores absolute job folders; a relative one is
+        # NOTE: the run table stores absolute job folders. A relative one is
         # linked as it is, which is right only when it is relative to out_dir.
         return Link(path.name or str(path), urllib.parse.quote(path.as_posix()))
     try:

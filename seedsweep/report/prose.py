@@ -318,7 +318,7 @@ def effect_phrase(row: Any, metric: str) -> str:
     """Write a summary row's effect: ``"0.021 lower val_loss than lr=0.0003 (95% CI ...)"``.
 
     The interval is turned with the effect, so ``lower`` reads with positive
-    bounds; both bounds and the effect share decimals that give the
+    bounds. Both bounds and the effect share decimals that give the
     interval's width two significant digits.
     """
     effect = float(row.effect)

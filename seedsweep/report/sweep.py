@@ -31,7 +31,7 @@ def report_sweep(
 
     Returns:
         The analysis, or None when the runs cannot be analysed (for example
-        every run failed); then only runs.csv is written and a WARNING gives the reason.
+        every run failed). Then only runs.csv is written and a WARNING gives the reason.
     """
     from seedsweep.report import terminal_summary
     from seedsweep.report import write_report
