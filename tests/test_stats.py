@@ -496,6 +496,18 @@ def test_run_status_members_are_accepted():
     assert analysis.failures["status"].tolist() == ["crashed"]
 
 
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_missing_status_is_not_ok(dtype):
+    rng = np.random.default_rng(27)
+    m = rng.normal(size=(5, 3))
+    runs = run_table(m, [1, 2, 3])
+    runs["status"] = pd.array(["ok"] * 14 + [pd.NA], dtype=dtype)
+    analysis = analyze(runs)
+
+    assert rows_of(analysis)["n"].tolist() == [4, 4, 4]
+    np.testing.assert_allclose(rows_of(analysis)["t"], scipy_t(scipy_z(m[:4]))[0], rtol=1e-10)
+
+
 def test_no_complete_seed_gives_no_data():
     rng = np.random.default_rng(15)
     runs = run_table(rng.normal(size=(2, 3)), [1, 2, 3])
@@ -568,6 +580,19 @@ def test_log_scale_rejects_non_positive_values():
 
     with pytest.raises(AnalysisError, match="scale='log' needs positive values"):
         analyze(runs, scale="log")
+
+
+def test_spearman_ties_match_scipy():
+    # Metrics on a coarse grid tie within and across seeds, and seed 0 is flat.
+    rng = np.random.default_rng(28)
+    values = [0.5, 1, 2, 4, 8]
+    m = np.round(rng.normal(size=(30, 5)) + 0.3 * np.arange(5), 1)
+    m[0] = 1.0
+    row = analyze(run_table(m, values), scale="linear").trend.iloc[0]
+    spearman = scipy.stats.spearmanr(np.tile(values, 30), scipy_z(m).ravel())
+
+    assert row["spearman_rho"] == pytest.approx(spearman.statistic, rel=1e-10)
+    assert row["spearman_p"] == pytest.approx(spearman.pvalue, rel=1e-8)
 
 
 def test_noisy_trend_is_not_clean():
@@ -652,6 +677,36 @@ def test_explicit_groups_are_never_compared():
     within = rows_of(analysis, "lr", "model=vit")
     np.testing.assert_allclose(within["t"], alone["t"])
     np.testing.assert_allclose(within["effect"], alone["effect"])
+
+
+@pytest.mark.parametrize("groups", [2, 15])
+def test_groups_own_seeds_match_scipy(groups):
+    # 15 groups of 3 seeds each leave the grid sparse in (group, seed) pairs, 2 groups do not.
+    rng = np.random.default_rng(25)
+    blocks = [rng.normal(size=(3, 3)) + [0.0, 0.5, 1.0] for _ in range(groups)]
+    tables = [
+        run_table(m, [1, 2, 3], seeds=range(3 * g, 3 * g + 3), fixed={"model": f"m{g:02d}"})
+        for g, m in enumerate(blocks)
+    ]
+    analysis = analyze(combine(*tables), groups=["model"])
+
+    for g, m in enumerate(blocks):
+        t, p = scipy_t(scipy_z(m))
+        summary = rows_of(analysis, "lr", f"model=m{g:02d}")
+        np.testing.assert_allclose(summary["t"], t, rtol=1e-10)
+        np.testing.assert_allclose(summary["p"], p, rtol=1e-10)
+        assert group_of(analysis, "lr", f"model=m{g:02d}")["complete_seeds"] == list(range(3 * g, 3 * g + 3))
+
+
+def test_missing_group_key_forms_group():
+    rng = np.random.default_rng(26)
+    with_model = run_table(rng.normal(size=(4, 3)), [1, 2, 3], fixed={"model": "vit"})
+    without = run_table(rng.normal(size=(4, 3)), [1, 2, 3], fixed={"model": None})
+    analysis = analyze(combine(with_model, without), groups=["model"])
+
+    assert analysis.groups["group"].tolist() == ["model=vit", "model=nan"]
+    alone = rows_of(analyze(without.drop(columns="model")))
+    np.testing.assert_allclose(rows_of(analysis, "lr", "model=nan")["t"], alone["t"])
 
 
 def test_group_label_lists_groups_before_held_keys():
