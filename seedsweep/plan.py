@@ -84,6 +84,19 @@ class Plan:
     def has_seed_axis(self) -> bool:
         return self.seeds is not None
 
+    def jobs_to_compose(self) -> tuple[Job, ...]:
+        """Return the jobs whose configs, once composed, show that every job's config composes.
+
+        A job of a later seed has the overrides of the same job of the first
+        seed, with another int for the seed key. So the first seed's jobs and
+        the first job of each later seed cover the plan: a seed sweep of n
+        seeds and k values is checked with k + n - 1 compositions, not n·k.
+        """
+        if not self.has_seed_axis:
+            return self.jobs
+        per_seed = len(self.jobs) // len(self.seeds)
+        return self.jobs[:per_seed] + self.jobs[per_seed::per_seed]
+
     def to_dict(self) -> dict[str, Any]:
         settings = self.settings
         return {

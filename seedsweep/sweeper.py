@@ -138,12 +138,12 @@ class SweepRunner:
         return plan
 
     def _validate_jobs(self, plan: Plan) -> None:
-        """Compose every job's config before any job runs, as the basic sweeper does per batch."""
+        """Check that every job's config composes before any job runs, as the basic sweeper does per batch."""
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
         loader = self.hydra_context.config_loader
-        for job in plan.jobs:
+        for job in plan.jobs_to_compose():
             try:
                 loader.load_sweep_config(master_config=self.config, sweep_overrides=list(job.overrides))
             except (HydraException, OmegaConfBaseException) as error:

@@ -109,6 +109,20 @@ def test_no_seed_axis_matches_basic_sweeper():
     assert all(job.seed is None for job in plan.jobs)
 
 
+def test_jobs_to_compose_cover_seeds():
+    plan = plan_for(["lr=1,2,3", "wd=0,1"], seeds=[5, 7, 9])
+    checked = plan.jobs_to_compose()
+
+    assert [job.job for job in checked] == [0, 1, 2, 3, 4, 5, 6, 12]
+    assert {job.overrides[:-1] for job in checked} == {job.overrides[:-1] for job in plan.jobs}
+    assert {job.overrides[-1] for job in checked} == {"seed=5", "seed=7", "seed=9"}
+
+
+def test_jobs_to_compose_without_seeds():
+    plan = plan_for(["a=1,2", "b=x,y"], seeds=None)
+    assert plan.jobs_to_compose() == plan.jobs
+
+
 def test_range_and_choice_sweeps():
     plan = plan_for(["a=range(1,4)", "b=choice(x,y)"], seeds=1)
     assert plan.params == {"a": [1, 2, 3], "b": ["x", "y"]}

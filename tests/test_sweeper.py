@@ -239,6 +239,15 @@ def test_bad_settings_stop_before_any_job(tmp_path, override, message):
     assert not (sweep_dir / "0").exists()
 
 
+def test_uncomposable_job_stops_sweep(tmp_path):
+    result, sweep_dir = sweep(tmp_path, "hydra.sweeper.seeds=2", "x=1,2", "+noise=0.5,0.6")
+
+    assert result.returncode == 2, result.stderr
+    assert "job 0 (x=1 +noise=0.5 seed=0) cannot be composed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (sweep_dir / "0").exists()
+
+
 def test_seed_key_added_when_absent(tmp_path):
     result, sweep_dir = sweep(tmp_path, "hydra.sweeper.seeds=2", "hydra.sweeper.seed_key=rng", "x=1,2")
 
