@@ -171,7 +171,8 @@ class SweepRunner:
             OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
             write_json_atomic(plan_path, current)
             return {}
-        return self._check_resume(plan_path, current)
+        recorded = self._check_resume(plan_path, current)
+        return {**recorded, **self._gather_unledgered(plan, recorded)}
 
     def _check_resume(self, plan_path: Path, current: dict[str, Any]) -> dict[int, RunRecord]:
         if not plan_path.exists():
@@ -188,6 +189,24 @@ class SweepRunner:
         for problem in problems:
             log.warning(f"Skipped an unreadable ledger line: {problem.describe()}")
         return records
+
+    def _gather_unledgered(self, plan: Plan, recorded: Mapping[int, RunRecord]) -> dict[int, RunRecord]:
+        """Gather the jobs that left a folder but no ledger line, and add them to the ledger.
+
+        The sweeper appends to the ledger after each batch, so when it is
+        killed, the jobs of the batch it was running have only their folders.
+        A finished one is kept instead of being run again over its own record,
+        and a killed one is moved aside like any other earlier attempt.
+        """
+        unledgered = [job for job in plan.jobs if job.job not in recorded]
+        if not unledgered:
+            return {}
+        found = gather.collect(unledgered, None, self.sweep_dir, self.raw)
+        records = [record for record in found if record.job_dir is not None]
+        if records:
+            append_jsonl(self.ledger, [record.to_dict() for record in records])
+            log.info(f"Gathered {len(records)} runs that the ledger lacked from their folders")
+        return {record.job: record for record in records}
 
     def _jobs_to_run(self, plan: Plan, recorded: Mapping[int, RunRecord]) -> list[Job]:
         keep = set(FINISHED_STATUSES)

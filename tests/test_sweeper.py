@@ -307,6 +307,26 @@ def test_resume_runs_crashed_again(tmp_path):
     assert (sweep_dir / "3" / "seedsweep.attempts" / "1" / "seedsweep.json").exists()
 
 
+def test_resume_gathers_unledgered_jobs(tmp_path):
+    args = ("hydra.sweeper.seeds=2", "x=1,2", "hydra.sweeper.report.plots=false")
+    first, sweep_dir = sweep(tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    ledger_path = sweep_dir / "seedsweep" / "runs.jsonl"
+    ledger_path.write_text("".join(ledger_path.read_text("utf-8").splitlines(keepends=True)[:2]), "utf-8")
+    finished_record = (sweep_dir / "2" / "seedsweep.json").read_bytes()
+    (sweep_dir / "3" / "seedsweep.json").unlink()
+
+    resumed, _ = sweep(tmp_path, *args, "hydra.sweeper.resume=true")
+    assert resumed.returncode == 0, resumed.stderr
+
+    rows = ledger(sweep_dir)
+    assert [(row["job"], row["status"]) for row in rows] == [(0, "ok"), (1, "ok"), (2, "ok"), (3, "missing"), (3, "ok")]
+    assert "killed or interrupted" in rows[3]["reason"]
+    assert (sweep_dir / "2" / "seedsweep.json").read_bytes() == finished_record
+    assert not (sweep_dir / "2" / "seedsweep.attempts").exists()
+    assert (sweep_dir / "3" / "seedsweep.attempts" / "1" / "seedsweep.started.json").exists()
+
+
 def test_kill_sweeper_then_resume(tmp_path):
     """kill -9 of the sweeper mid-sweep, then resume: one final record per job."""
     args = ["hydra.sweeper.seeds=4", "x=1,2,3,4,5,6,7,8,9,10", "sleep=0.05", "faults=[*:*:sleep]", "hydra.sweeper.report.plots=false"]
@@ -331,8 +351,9 @@ def test_kill_sweeper_then_resume(tmp_path):
     resumed = run_hydra(FAULT_APP, *SEEDSWEEP, f"hydra.sweep.dir={sweep_dir}", *args, "hydra.sweeper.resume=true", cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
 
-    rows = ledger(sweep_dir)
-    assert sorted(row["job"] for row in rows) == list(range(40))
+    last = by_job(ledger(sweep_dir))
+    assert sorted(last) == list(range(40))
+    assert {row["status"] for row in last.values()} == {"ok"}
     for job, mtime in finished_markers.items():
         marker = sweep_dir / before[job]["job_dir"] / "seedsweep.started.json"
         assert marker.stat().st_mtime_ns == mtime
