@@ -86,7 +86,10 @@ class RecordCallback(Callback):
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        write_json_atomic(job_dir / STARTED_FILE, marker)
+        # Not synced to disk: the marker must outlast a killed job, which the page
+        # cache ensures. A power cut that loses it also ends the job, which then
+        # reads as never started and runs again on resume.
+        write_json_atomic(job_dir / STARTED_FILE, marker, sync=False)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         job_dir = Path(config.hydra.runtime.output_dir)

@@ -343,16 +343,17 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, sync: bool = True) -> None:
     """Write JSON to ``path`` so that readers see the old file or the new one."""
-    write_text_atomic(path, dump_json(data) + "\n")
+    write_text_atomic(path, dump_json(data) + "\n", sync=sync)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, sync: bool = True) -> None:
     """Write UTF-8 text to ``path`` through a temporary file and a rename.
 
-    The text is flushed to disk before the rename, which is atomic on POSIX
-    file systems, so a crash leaves either the old file or the new one.
+    The rename is atomic on POSIX file systems, so a killed process leaves
+    either the old file or the new one. With ``sync``, the text is also
+    flushed to disk before the rename, so a power cut leaves one of the two as well.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -361,7 +362,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
             stream.flush()
-            os.fsync(stream.fileno())
+            if sync:
+                os.fsync(stream.fileno())
         # mkstemp makes the file private (0600); records and reports are shared like any output.
         os.chmod(temp_name, default_file_mode())
         os.replace(temp_name, path)
@@ -379,9 +381,10 @@ def default_file_mode() -> int:
 
 
 def append_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Append one JSON line per row and flush each to disk before the next.
+    """Append one JSON line per row, then flush them to disk.
 
-    A torn last line, left by a process killed while writing, is closed with
+    Each line is handed to the operating system before the next is written,
+    so a killed process leaves at most a torn last line. A torn last line, left by a process killed while writing, is closed with
     a newline first so the new lines stay readable.
     """
     path = Path(path)
@@ -393,7 +396,7 @@ def append_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
             stream.write(dump_json(row) + "\n")
             stream.flush()
-            os.fsync(stream.fileno())
+        os.fsync(stream.fileno())
 
 
 def _ends_without_newline(path: Path) -> bool:
