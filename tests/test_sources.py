@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -390,6 +391,24 @@ def test_sweep_dir_unreadable_plan_still_loads(tmp_path):
 
     assert len(runs) == 9
     assert "unreadable sweep plan" in runs.attrs["seedsweep"]["unreadable"][0]
+
+
+def test_sweep_dir_restores_gc_state(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path)
+
+    load_runs(sweep_dir)
+    assert gc.isenabled()
+
+    with pytest.raises(SourceError):
+        load_runs(sweep_dir, metric="not_a_metric")
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        load_runs(sweep_dir)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # ---------------------------------------------------------------- re-classification

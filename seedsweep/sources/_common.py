@@ -6,7 +6,9 @@ A loader turns its source into a list of ``Run`` objects, one per run, and
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import logging
 import math
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Collection
 from typing import Iterable
+from typing import Iterator
 from typing import Mapping
 from typing import Sequence
 
@@ -109,6 +112,24 @@ def absolute_job_dir(job_dir: str | None, sweep_dir: Path) -> str | None:
     if not path.is_absolute():
         path = sweep_dir / path
     return str(path.resolve())
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector, then restore its previous state.
+
+    A loader keeps several small containers per job alive until the table is
+    built, and each full collection walks all of them again. Pausing only
+    delays the collection of reference cycles made meanwhile. The collector
+    is process-wide, so other threads run without it for that time too.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- problems

@@ -38,6 +38,7 @@ from seedsweep.sources._common import find_job_folders
 from seedsweep.sources._common import job_number_from_folder
 from seedsweep.sources._common import missing_run
 from seedsweep.sources._common import parse_overrides
+from seedsweep.sources._common import paused_gc
 from seedsweep.sources._common import read_overrides
 from seedsweep.sources._common import read_started
 from seedsweep.sources._common import run_from_record
@@ -69,6 +70,7 @@ def is_sweep_dir(path: Path) -> bool:
     return (output / PLAN_FILE).is_file() or (output / LEDGER_FILE).is_file()
 
 
+@paused_gc()
 def load_sweep_dir(
     sweep_dir: Path,
     *,
