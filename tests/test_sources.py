@@ -281,6 +281,23 @@ def test_sweep_dir_through_symlink_resolves_job_dirs(tmp_path):
     assert row_of(runs, 5)["val_loss"] == 0.5
 
 
+def test_sweep_dir_ledger_unknown_keys_dropped(tmp_path):
+    sweep_dir, records = make_sweep(tmp_path)
+    ledger = sweep_dir / "seedsweep" / "runs.jsonl"
+    lines = ledger.read_text().splitlines()
+    row = json.loads(lines[2])
+    row["gpu"] = "A100"
+    lines[2] = json.dumps(row)
+    ledger.write_text("\n".join(lines) + "\n")
+
+    runs = load_runs(sweep_dir)
+
+    assert "gpu" not in runs.columns
+    assert row_of(runs, 2)["status"] == "ok"
+    assert row_of(runs, 2)["val_loss"] == pytest.approx(records[2].value)
+    assert runs.attrs["seedsweep"]["unreadable"] == []
+
+
 def test_sweep_dir_final_ledger_line_wins(tmp_path):
     sweep_dir, records = make_sweep(tmp_path, seeds=[0])
     rerun = ok_record(records[1].__dict__, 0.5, started_at="2026-01-02T09:00:00")
