@@ -281,6 +281,19 @@ def test_sweep_dir_through_symlink_resolves_job_dirs(tmp_path):
     assert row_of(runs, 5)["val_loss"] == 0.5
 
 
+def test_sweep_dir_settled_job_in_second_folder(tmp_path):
+    sweep_dir, records = make_sweep(tmp_path, seeds=[0])
+    rerun = ok_record(records[1].__dict__, 0.5, started_at="2026-01-02T09:00:00", job_dir="again")
+    write_job_folder(sweep_dir, rerun)
+
+    runs = load_runs(sweep_dir)
+
+    assert len(runs) == 3
+    assert row_of(runs, 1)["val_loss"] == 0.5
+    assert row_of(runs, 1)["job_dir"] == str((sweep_dir / "again").resolve())
+    assert row_of(runs, 2)["job_dir"] == str((sweep_dir / "2").resolve())
+
+
 def test_sweep_dir_ledger_unknown_keys_dropped(tmp_path):
     sweep_dir, records = make_sweep(tmp_path)
     ledger = sweep_dir / "seedsweep" / "runs.jsonl"
