@@ -368,16 +368,17 @@ def build_table(
     param_names = _ordered_names(params, (run.params for run in runs))
     metrics = _ordered_names(metrics, (run.metrics for run in runs))
     _check_names(param_names, metrics)
-    for name in param_names:
-        check_param_types(name, (_hashable(run.params.get(name)) for run in runs))
+    param_values = {name: [_hashable(run.params.get(name)) for run in runs] for name in param_names}
+    for name, values in param_values.items():
+        check_param_types(name, values)
 
     columns: dict[str, Any] = {
         "job": pd.array([run.job for run in runs], dtype="Int64"),
         "job_dir": _objects(run.job_dir for run in runs),
         "seed": _seed_column([run.seed for run in runs]),
     }
-    for name in param_names:
-        columns[name] = _param_column([run.params.get(name) for run in runs])
+    for name, values in param_values.items():
+        columns[name] = _param_column(values)
     for name in metrics:
         columns[name] = pd.array([float(run.metrics.get(name, math.nan)) for run in runs], dtype="float64")
     columns["status"] = _objects(run.status.value for run in runs)
@@ -429,9 +430,9 @@ def _seed_column(seeds: list[Any]) -> Any:
 
 
 def _param_column(values: list[Any]) -> Any:
+    """Make a parameter's column from its values, already passed through ``_hashable``."""
     import pandas as pd
 
-    values = [_hashable(value) for value in values]
     kinds = {value_kind(value) for value in values if value is not None}
     if kinds == {"int"} and None not in values:
         return pd.array(values, dtype="int64")
