@@ -206,11 +206,12 @@ def find_job_folders(sweep_dir: Path, skip: Collection[str] = ()) -> list[JobFol
     candidates = [path for path in _subfolders(top) if os.path.basename(path) not in skip]
     while candidates:
         path = candidates.pop()
-        if not is_job_folder(Path(path)):
+        folder_path = Path(path)
+        if not is_job_folder(folder_path):
             candidates.extend(_subfolders(path))
             continue
         relative = path[len(top) :].lstrip(os.sep)
-        found.append(JobFolder(Path(path), os.path.join(resolved_top, relative)))
+        found.append(JobFolder(folder_path, os.path.join(resolved_top, relative)))
     return sorted(found, key=_natural_key)
 
 

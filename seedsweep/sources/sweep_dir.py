@@ -260,12 +260,13 @@ def _settled_folders(sweep_dir: Path, ledger: dict[JobKey, RunRecord]) -> dict[i
 def _read_folder(folder: JobFolder, by_overrides: dict[frozenset, Any], problems: Problems) -> _FolderState:
     record = None
     error = None
-    if folder.record_file.is_file():
+    record_file = folder.record_file
+    if record_file.is_file():
         try:
-            record = read_record(folder.record_file)
+            record = read_record(record_file)
         except (AttributeError, OSError, TypeError, ValueError) as exc:
             error = str(exc)
-            problems.add(f"{folder.record_file}: unreadable record ({error})")
+            problems.add(f"{record_file}: unreadable record ({error})")
 
     job = record.job if record is not None else None
     if job is None:
