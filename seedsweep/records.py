@@ -106,8 +106,9 @@ class RunRecord:
         except ValueError:
             raise ValueError(f"unknown run status {data['status']!r}") from None
 
-        known = {name for name in cls.__dataclass_fields__}
-        kwargs = {key: value for key, value in data.items() if key in known}
+        kwargs = dict(data)
+        for key in kwargs.keys() - _RECORD_FIELDS:
+            del kwargs[key]
         kwargs["status"] = status
         kwargs["value"] = decode_number(data.get("value"))
         kwargs["metrics"] = {
@@ -119,6 +120,10 @@ class RunRecord:
         kwargs.setdefault("job_dir", None)
         kwargs.setdefault("seed", None)
         return cls(**kwargs)
+
+
+# The record fields from_dict keeps from a JSON object. It drops every other key.
+_RECORD_FIELDS = frozenset(RunRecord.__dataclass_fields__)
 
 
 def encode_number(value: float | None) -> float | str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -280,6 +281,36 @@ def test_sweep_dir_through_symlink_resolves_job_dirs(tmp_path):
     assert row_of(runs, 5)["val_loss"] == 0.5
 
 
+def test_sweep_dir_settled_job_in_second_folder(tmp_path):
+    sweep_dir, records = make_sweep(tmp_path, seeds=[0])
+    rerun = ok_record(records[1].__dict__, 0.5, started_at="2026-01-02T09:00:00", job_dir="again")
+    write_job_folder(sweep_dir, rerun)
+
+    runs = load_runs(sweep_dir)
+
+    assert len(runs) == 3
+    assert row_of(runs, 1)["val_loss"] == 0.5
+    assert row_of(runs, 1)["job_dir"] == str((sweep_dir / "again").resolve())
+    assert row_of(runs, 2)["job_dir"] == str((sweep_dir / "2").resolve())
+
+
+def test_sweep_dir_ledger_unknown_keys_dropped(tmp_path):
+    sweep_dir, records = make_sweep(tmp_path)
+    ledger = sweep_dir / "seedsweep" / "runs.jsonl"
+    lines = ledger.read_text().splitlines()
+    row = json.loads(lines[2])
+    row["gpu"] = "A100"
+    lines[2] = json.dumps(row)
+    ledger.write_text("\n".join(lines) + "\n")
+
+    runs = load_runs(sweep_dir)
+
+    assert "gpu" not in runs.columns
+    assert row_of(runs, 2)["status"] == "ok"
+    assert row_of(runs, 2)["val_loss"] == pytest.approx(records[2].value)
+    assert runs.attrs["seedsweep"]["unreadable"] == []
+
+
 def test_sweep_dir_final_ledger_line_wins(tmp_path):
     sweep_dir, records = make_sweep(tmp_path, seeds=[0])
     rerun = ok_record(records[1].__dict__, 0.5, started_at="2026-01-02T09:00:00")
@@ -390,6 +421,24 @@ def test_sweep_dir_unreadable_plan_still_loads(tmp_path):
 
     assert len(runs) == 9
     assert "unreadable sweep plan" in runs.attrs["seedsweep"]["unreadable"][0]
+
+
+def test_sweep_dir_restores_gc_state(tmp_path):
+    sweep_dir, _ = make_sweep(tmp_path)
+
+    load_runs(sweep_dir)
+    assert gc.isenabled()
+
+    with pytest.raises(SourceError):
+        load_runs(sweep_dir, metric="not_a_metric")
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        load_runs(sweep_dir)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # ---------------------------------------------------------------- re-classification

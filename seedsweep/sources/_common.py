@@ -6,7 +6,9 @@ A loader turns its source into a list of ``Run`` objects, one per run, and
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import logging
 import math
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Collection
 from typing import Iterable
+from typing import Iterator
 from typing import Mapping
 from typing import Sequence
 
@@ -111,6 +114,24 @@ def absolute_job_dir(job_dir: str | None, sweep_dir: Path) -> str | None:
     return str(path.resolve())
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector, then restore its previous state.
+
+    A loader keeps several small containers per job alive until the table is
+    built, and each full collection walks all of them again. Pausing only
+    delays the collection of reference cycles made meanwhile. The collector
+    is process-wide, so other threads run without it for that time too.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # ---------------------------------------------------------------- problems
 
 
@@ -185,11 +206,12 @@ def find_job_folders(sweep_dir: Path, skip: Collection[str] = ()) -> list[JobFol
     candidates = [path for path in _subfolders(top) if os.path.basename(path) not in skip]
     while candidates:
         path = candidates.pop()
-        if not is_job_folder(Path(path)):
+        folder_path = Path(path)
+        if not is_job_folder(folder_path):
             candidates.extend(_subfolders(path))
             continue
         relative = path[len(top) :].lstrip(os.sep)
-        found.append(JobFolder(Path(path), os.path.join(resolved_top, relative)))
+        found.append(JobFolder(folder_path, os.path.join(resolved_top, relative)))
     return sorted(found, key=_natural_key)
 
 
@@ -347,16 +369,17 @@ def build_table(
     param_names = _ordered_names(params, (run.params for run in runs))
     metrics = _ordered_names(metrics, (run.metrics for run in runs))
     _check_names(param_names, metrics)
-    for name in param_names:
-        check_param_types(name, (_hashable(run.params.get(name)) for run in runs))
+    param_values = {name: [_hashable(run.params.get(name)) for run in runs] for name in param_names}
+    for name, values in param_values.items():
+        check_param_types(name, values)
 
     columns: dict[str, Any] = {
         "job": pd.array([run.job for run in runs], dtype="Int64"),
         "job_dir": _objects(run.job_dir for run in runs),
         "seed": _seed_column([run.seed for run in runs]),
     }
-    for name in param_names:
-        columns[name] = _param_column([run.params.get(name) for run in runs])
+    for name, values in param_values.items():
+        columns[name] = _param_column(values)
     for name in metrics:
         columns[name] = pd.array([float(run.metrics.get(name, math.nan)) for run in runs], dtype="float64")
     columns["status"] = _objects(run.status.value for run in runs)
@@ -408,9 +431,9 @@ def _seed_column(seeds: list[Any]) -> Any:
 
 
 def _param_column(values: list[Any]) -> Any:
+    """Make a parameter's column from its values, already passed through ``_hashable``."""
     import pandas as pd
 
-    values = [_hashable(value) for value in values]
     kinds = {value_kind(value) for value in values if value is not None}
     if kinds == {"int"} and None not in values:
         return pd.array(values, dtype="int64")

@@ -38,6 +38,7 @@ from seedsweep.sources._common import find_job_folders
 from seedsweep.sources._common import job_number_from_folder
 from seedsweep.sources._common import missing_run
 from seedsweep.sources._common import parse_overrides
+from seedsweep.sources._common import paused_gc
 from seedsweep.sources._common import read_overrides
 from seedsweep.sources._common import read_started
 from seedsweep.sources._common import run_from_record
@@ -69,6 +70,7 @@ def is_sweep_dir(path: Path) -> bool:
     return (output / PLAN_FILE).is_file() or (output / LEDGER_FILE).is_file()
 
 
+@paused_gc()
 def load_sweep_dir(
     sweep_dir: Path,
     *,
@@ -88,10 +90,11 @@ def load_sweep_dir(
     problems = Problems()
     plan = _read_plan(sweep_dir, problems)
     ledger = _read_ledger(sweep_dir, problems)
-    folders = _read_folders(sweep_dir, plan, ledger, problems)
+    settled = _settled_folders(sweep_dir, ledger)
+    folders = _read_folders(sweep_dir, plan, settled, problems)
     seed_key = _choose_seed_key(plan.get("seed_key"), seed_key, sweep_dir)
 
-    runs = _merge(sweep_dir, plan, ledger, folders, seed_key)
+    runs = _merge(sweep_dir, plan, ledger, folders, settled, seed_key)
     direction = direction or plan.get("direction") or "minimize"
     if metrics_file is not None:
         runs = apply_metrics_file(runs, metrics_file, metric, direction, divergence, problems)
@@ -193,31 +196,41 @@ class _FolderState:
 
 
 def _read_folders(
-    sweep_dir: Path, plan: dict[str, Any], ledger: dict[JobKey, RunRecord], problems: Problems
+    sweep_dir: Path, plan: dict[str, Any], settled: dict[int, str], problems: Problems
 ) -> dict[JobKey, _FolderState]:
-    """Read every job folder, keyed by job number (or by path when the number is unknown)."""
+    """Read every job folder not in ``settled``, keyed by job number (or by path when the number is unknown).
+
+    When another folder names a settled job, both folders are read and
+    compared, and the job is removed from ``settled``.
+    """
     by_overrides = {frozenset(job.get("overrides") or ()): number for number, job in _planned_jobs(plan).items()}
-    settled = _settled_folders(sweep_dir, ledger)
-    skip = {folder.path.name for folder in settled.values()}
+    skip = {os.path.basename(job_dir) for job_dir in settled.values()}
 
     states: dict[JobKey, _FolderState] = {}
     for folder in find_job_folders(sweep_dir, skip=skip):
         state = _read_folder(folder, by_overrides, problems)
         key: JobKey = state.job if state.job is not None else folder.resolved
         if key in settled:
-            # When another folder names a settled job, both folders are read and compared.
-            states[key] = _read_folder(settled.pop(key), by_overrides, problems)
+            settled_folder = _settled_folder(sweep_dir, settled.pop(key))
+            states[key] = _read_folder(settled_folder, by_overrides, problems)
         previous = states.get(key)
         if previous is None or _started_at(state.record) >= _started_at(previous.record):
             states[key] = state
-
-    for job, folder in settled.items():
-        states[job] = _FolderState(folder, None, None, job)
     return states
 
 
-def _settled_folders(sweep_dir: Path, ledger: dict[JobKey, RunRecord]) -> dict[JobKey, JobFolder]:
+def _settled_folder(sweep_dir: Path, job_dir: str) -> JobFolder:
+    """Make the job folder of a settled job from its resolved path."""
+    return JobFolder(sweep_dir / os.path.basename(job_dir), job_dir)
+
+
+def _settled_folders(sweep_dir: Path, ledger: dict[JobKey, RunRecord]) -> dict[int, str]:
     """Find the job folders, directly in the sweep dir, of jobs whose ledger line is final.
+
+    Returns:
+        Each such job's folder as an absolute path with symbolic links
+        resolved. The paths are plain strings, because making a Path for
+        every job took longer than the scan itself.
 
     NOTE: a record written into such a folder by anything but the sweeper
     after the job's ledger line (a job run again by hand) is not read, and
@@ -232,13 +245,13 @@ def _settled_folders(sweep_dir: Path, ledger: dict[JobKey, RunRecord]) -> dict[J
         return {}
 
     resolved_top = str(sweep_dir.resolve())
-    settled: dict[JobKey, JobFolder] = {}
+    settled: dict[int, str] = {}
     try:
         with os.scandir(sweep_dir) as entries:
             for entry in entries:
                 job = names.get(entry.name)
                 if job is not None and entry.is_dir(follow_symlinks=False):
-                    settled[job] = JobFolder(Path(entry.path), os.path.join(resolved_top, entry.name))
+                    settled[job] = os.path.join(resolved_top, entry.name)
     except OSError:
         return {}
     return settled
@@ -247,12 +260,13 @@ def _settled_folders(sweep_dir: Path, ledger: dict[JobKey, RunRecord]) -> dict[J
 def _read_folder(folder: JobFolder, by_overrides: dict[frozenset, Any], problems: Problems) -> _FolderState:
     record = None
     error = None
-    if folder.record_file.is_file():
+    record_file = folder.record_file
+    if record_file.is_file():
         try:
-            record = read_record(folder.record_file)
+            record = read_record(record_file)
         except (AttributeError, OSError, TypeError, ValueError) as exc:
             error = str(exc)
-            problems.add(f"{folder.record_file}: unreadable record ({error})")
+            problems.add(f"{record_file}: unreadable record ({error})")
 
     job = record.job if record is not None else None
     if job is None:
@@ -284,6 +298,7 @@ def _merge(
     plan: dict[str, Any],
     ledger: dict[JobKey, RunRecord],
     folders: dict[JobKey, _FolderState],
+    settled: dict[int, str],
     seed_key: str,
 ) -> list[Run]:
     """Build one run per job of the plan, the ledger or the folders, ordered by job."""
@@ -295,7 +310,7 @@ def _merge(
         state = folders.get(key)
         record = _newer(ledger.get(key), state.record if state else None)
         if record is not None:
-            runs.append(_run_from_chosen(record, state, sweep_dir))
+            runs.append(_run_from_chosen(record, state, settled.get(key), sweep_dir))
         elif state is not None:
             runs.append(_run_without_record(state, planned.get(key), seed_key))
         else:
@@ -341,9 +356,13 @@ def _newer(ledger_record: RunRecord | None, folder_record: RunRecord | None) -> 
     return ledger_record
 
 
-def _run_from_chosen(record: RunRecord, state: _FolderState | None, sweep_dir: Path) -> Run:
+def _run_from_chosen(
+    record: RunRecord, state: _FolderState | None, settled_dir: str | None, sweep_dir: Path
+) -> Run:
     if state is not None:
         job_dir = state.folder.resolved
+    elif settled_dir is not None:
+        job_dir = settled_dir
     else:
         job_dir = absolute_job_dir(record.job_dir, sweep_dir)
     return run_from_record(record, job_dir)
