@@ -59,7 +59,7 @@ def time_recording(jobs: int) -> dict[str, float]:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         template = compose("seedsweep_noseed", overrides=["x=0", "seed=0"], return_hydra_config=True)
 
-    callback = RecordCallback()
+    callback = RecordCallback(from_sweeper=True)
     start, end, collect = [], [], []
     try:
         for index in range(jobs):

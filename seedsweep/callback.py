@@ -58,6 +58,10 @@ class RecordCallback(Callback):
         direction: ``minimize`` or ``maximize``; turns the divergence bound.
         divergence: bound beyond which a finite metric counts as diverged.
         seed_key: config key that contains the run's seed.
+        from_sweeper: take the four settings above from seedsweep's own
+            (``hydra.sweeper``) at each job's start instead. The sweeper
+            installs the callback this way, so the job's config does not
+            repeat them.
     """
 
     def __init__(
@@ -66,15 +70,19 @@ class RecordCallback(Callback):
         direction: str = "minimize",
         divergence: float | None = None,
         seed_key: str = "seed",
+        from_sweeper: bool = False,
     ) -> None:
         self.metric = metric
         self.direction = direction
         self.divergence = divergence
         self.seed_key = seed_key
+        self.from_sweeper = from_sweeper
         self._started_at: datetime | None = None
         self._start_clock = 0.0
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.from_sweeper:
+            self._use_sweeper_settings(config.hydra.sweeper)
         job_dir = Path(config.hydra.runtime.output_dir)
         self._started_at = datetime.now(timezone.utc)
         self._start_clock = time.perf_counter()
@@ -90,6 +98,12 @@ class RecordCallback(Callback):
         # cache ensures. A power cut that loses it also ends the job, which then
         # reads as never started and runs again on resume.
         write_json_atomic(job_dir / STARTED_FILE, marker, sync=False)
+
+    def _use_sweeper_settings(self, sweeper: DictConfig) -> None:
+        self.metric = sweeper.metric
+        self.direction = sweeper.direction
+        self.divergence = sweeper.divergence
+        self.seed_key = sweeper.seed_key
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         job_dir = Path(config.hydra.runtime.output_dir)

@@ -248,6 +248,18 @@ def test_uncomposable_job_stops_sweep(tmp_path):
     assert not (sweep_dir / "0").exists()
 
 
+def test_callback_uses_sweeper_settings(tmp_path):
+    settings = ("hydra.sweeper.direction=maximize", "hydra.sweeper.divergence=1", "hydra.sweeper.seed_key=rng")
+    result, sweep_dir = sweep(tmp_path, "hydra.sweeper.seeds=2", "noise=0", "x=0,1.5,3", *settings)
+
+    assert result.returncode == 0, result.stderr
+    records = [json.loads((sweep_dir / str(job) / "seedsweep.json").read_text("utf-8")) for job in range(6)]
+    assert [record["status"] for record in records] == ["ok", "diverged", "ok"] * 2
+    assert "below the divergence bound" in records[1]["reason"]
+    assert [record["seed"] for record in records] == [0, 0, 0, 1, 1, 1]
+    assert {record["metric"] for record in records} == {"loss"}
+
+
 def test_seed_key_added_when_absent(tmp_path):
     result, sweep_dir = sweep(tmp_path, "hydra.sweeper.seeds=2", "hydra.sweeper.seed_key=rng", "x=1,2")
 

@@ -84,14 +84,9 @@ class SeedSweeperConf:
     study_name: Optional[str] = None
 
 
-@dataclass
-class RecordCallbackConf:
-    _target_: str = "seedsweep.callback.RecordCallback"
-    metric: Optional[str] = "${hydra.sweeper.metric}"
-    direction: str = "${hydra.sweeper.direction}"
-    divergence: Optional[float] = "${hydra.sweeper.divergence}"  # type: ignore[assignment]
-    seed_key: str = "${hydra.sweeper.seed_key}"
-
+# The recording callback reads its settings from hydra.sweeper when the job
+# starts. Every job's config is copied several times, so each extra node costs.
+RECORD_CALLBACK = {"_target_": "seedsweep.callback.RecordCallback", "from_sweeper": True}
 
 # Stored at package "hydra", so that selecting hydra/sweeper=seedsweep sets
 # both hydra.sweeper and the recording callback in hydra.callbacks. The outer
@@ -99,7 +94,7 @@ class RecordCallbackConf:
 ConfigStore.instance().store(
     group="hydra/sweeper",
     name="seedsweep",
-    node={"sweeper": SeedSweeperConf, "callbacks": {"seedsweep": RecordCallbackConf}},
+    node={"sweeper": SeedSweeperConf, "callbacks": {"seedsweep": RECORD_CALLBACK}},
     package="hydra",
     provider="seedsweep",
 )
