@@ -253,8 +253,10 @@ def read_overrides(folder: JobFolder) -> list[str]:
     """
     import yaml
 
+    # libyaml's loader, when PyYAML has it, parses a job's overrides about 3 times as fast.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        overrides = yaml.safe_load(folder.overrides_file.read_text(encoding="utf-8"))
+        overrides = yaml.load(folder.overrides_file.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as error:
         raise ValueError(f"invalid YAML ({first_line(str(error))})") from None
     if overrides is None:

@@ -24,6 +24,7 @@ from seedsweep.sources._common import check_seed
 from seedsweep.sources._common import find_job_folders
 from seedsweep.sources._common import job_number_from_folder
 from seedsweep.sources._common import missing_run
+from seedsweep.sources._common import paused_gc
 from seedsweep.sources._common import parse_overrides
 from seedsweep.sources._common import read_overrides
 from seedsweep.sources._common import read_started
@@ -48,6 +49,7 @@ def is_hydra_multirun(path: Path) -> bool:
     return (path / MULTIRUN_FILE).is_file()
 
 
+@paused_gc()
 def load_hydra_dir(
     sweep_dir: Path,
     *,
