@@ -165,10 +165,11 @@ def _blas() -> str:
 
 
 def seconds(value: float) -> str:
-    """Format seconds with a unit that keeps three significant digits readable."""
-    if value < 1e-3:
+    """Format seconds with a unit that keeps three significant digits readable; negative too."""
+    size = abs(value)
+    if size < 1e-3:
         return f"{value * 1e6:.0f} µs"
-    if value < 1:
+    if size < 1:
         return f"{value * 1e3:.1f} ms"
     return f"{value:.2f} s"
 
