@@ -311,7 +311,8 @@ def false_alarm_chance(n: int, k: int, t_threshold: float = 2.0, verdict_rule: s
     ``scipy.stats.t.isf(ALPHA / (2 * k), n - 1)``.
 
     The figure is exact for k = 2 (z is ±1, so it is a sum over binomial
-    outcomes), a Monte Carlo of FALSE_ALARM_DRAWS draws of the exact null
+    outcomes, and under "strict" the paired t-test's p passes Holm with
+    chance ALPHA / 2), a Monte Carlo of FALSE_ALARM_DRAWS draws of the exact null
     for n * k <= FALSE_ALARM_EXACT_CELLS, and beyond that the large-n limit
     described in `_limit_max_abs_t`.
 
@@ -330,6 +331,9 @@ def false_alarm_chance(n: int, k: int, t_threshold: float = 2.0, verdict_rule: s
     _check_choice(verdict_rule, VERDICT_RULES, "verdict_rule")
     if n < 2 or k < 2:
         return math.nan
+    if k == 2 and verdict_rule == "strict":
+        # Both values share the paired t-test's p, so Holm passes them when p < ALPHA / 2.
+        return ALPHA / k
     if verdict_rule == "strict":
         critical = float(scipy.stats.t.isf(ALPHA / (2 * k), n - 1))
     else:
@@ -1221,6 +1225,8 @@ def _compare_values(m: np.ndarray, settings: _Settings, param: str, values: list
     n, k = m.shape
     z, flat = _within_seed_z(m)
     mean_z, std_z, t, p = _t_statistics(z)
+    if k == 2:
+        p = _paired_p(m)
     if k < 2:
         # One value leaves nothing to compare: its z-scores are 0 by construction.
         mean_z, std_z, t, p = (np.full(k, np.nan) for _ in range(4))
@@ -1308,6 +1314,19 @@ def _t_statistics(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     t = np.where(identical & (np.abs(mean_z) <= ZERO_SPREAD), np.nan, t)
     p = 2 * scipy.stats.t.sf(np.abs(t), n - 1)
     return mean_z, std_z, t, p
+
+
+def _paired_p(m: np.ndarray) -> np.ndarray:
+    """Return the p of the paired t-test of two values' metrics, for both values.
+
+    With two values every z-score is ±1, so the t-test of z only counts the
+    seeds on which each value wins. When one value wins on every seed its t
+    is infinite and its p 0 whatever the margins, so Holm and the strict rule
+    would pass 4 seeds of noise. The paired t-test of the metric difference
+    weighs the margins. Same as ``scipy.stats.ttest_rel(m[:, 0], m[:, 1])``.
+    """
+    _, _, _, p = _t_statistics((m[:, 0] - m[:, 1])[:, None])
+    return np.repeat(p, 2)
 
 
 def _verdicts(
@@ -1675,7 +1694,7 @@ def _identical_notes(param: str, values: list[Any], comparison: dict[str, Any], 
     if k == 2:
         return [
             "two values: z is ±1 on every seed, so t is infinite when every seed agrees; "
-            "read the paired difference"
+            "p is the paired t-test's, so read the paired difference"
         ]
     listed = ", ".join(_format_value(v) for v in identical)
     return [f"{param}={listed}: identical on every seed (t is infinite); read the paired difference"]

@@ -305,7 +305,9 @@ def test_two_values_identical_on_every_seed():
     assert summary["t"].tolist() == [math.inf, -math.inf]
     assert np.sign(t).tolist() == [1, -1]
     assert (np.abs(t) > 1e8).all()
-    assert summary["p"].tolist() == [0.0, 0.0]
+    paired = scipy.stats.ttest_rel(a, b)
+    assert summary["p"].tolist() == pytest.approx([paired.pvalue, paired.pvalue], rel=1e-10)
+    assert summary["p_holm"].tolist() == pytest.approx(multipletests([paired.pvalue] * 2, method="holm")[1], rel=1e-10)
     assert summary["verdict"].tolist() == ["reliably_worse", "reliably_better"]
     assert summary["reference"].tolist() == ["sgd", "sgd"]
 
@@ -315,6 +317,19 @@ def test_two_values_identical_on_every_seed():
     assert summary["effect_high"].iloc[0] == pytest.approx(interval.high)
     assert "read the paired difference" in group_of(analysis, "optimizer")["note"]
     assert analysis.trend.empty
+
+
+def test_two_values_noise_does_not_survive_holm():
+    # Four seeds of noise on which sgd happens to be lower every time.
+    a = np.array([0.3, -1.2, 0.8, 0.1])
+    b = a - np.array([0.05, 0.9, 0.02, 1.4])
+    summary = rows_of(analyze(run_table(np.column_stack([a, b]), ["adam", "sgd"], param="optimizer")))
+
+    assert summary["t"].tolist() == [math.inf, -math.inf]
+    assert summary["p"].iloc[1] == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue, rel=1e-10)
+    assert summary["p"].iloc[1] > 0.05
+    assert summary["holm_significant"].tolist() == [False, False]
+    assert summary["verdict_text"].iloc[1] == "reliably better; does not survive the Holm correction"
 
 
 def test_two_values_tie_at_threshold_does_not_pass():
@@ -880,10 +895,15 @@ def independent_false_alarm(n, k, rule, draws, seed):
     if rule == "seed":
         # Strictly above 2: rounding must not lift an exact |t| = 2 over it.
         return float((np.abs(result.statistic) > 2.0 + 1e-9).any(axis=1).mean())
+    p_values = result.pvalue
+    if k == 2:
+        # Two values take the p of the paired t-test of their metrics.
+        paired = scipy.stats.ttest_rel(metrics[:, :, 0], metrics[:, :, 1], axis=1).pvalue
+        p_values = np.column_stack([paired, paired])
 
     # Holm step-down per draw, written out here; statsmodels is too slow for
     # thousands of calls and is compared with `holm` in its own test.
-    ordered = np.sort(result.pvalue, axis=1) * (k - np.arange(k))
+    ordered = np.sort(p_values, axis=1) * (k - np.arange(k))
     adjusted = np.minimum(np.maximum.accumulate(ordered, axis=1), 1.0)
     return float((adjusted < 0.05).any(axis=1).mean())
 
