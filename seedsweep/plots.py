@@ -763,7 +763,7 @@ def trend_record(analysis: Analysis, param: str, group: str) -> TrendLine | None
 
 
 def _trend_caption(row: Any, param: str, metric: str) -> str:
-    direction = trend_direction(param, metric, row.slope)
+    direction = trend_direction(param, metric, row.r)
     shape = "clean dose-response" if bool(row.clean) else "not a clean dose-response"
     numbers = f"pooled r = {float(row.r):.2f}, per-seed slope {p_equals(row.slope_p)}"
     return f"{direction}, {shape} ({numbers})"

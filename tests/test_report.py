@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import seedsweep
 from seedsweep.report import terminal_summary
 from seedsweep.report import write_report
 from seedsweep.report.prose import summary_paragraphs
+from seedsweep.report.prose import trend_sentence
 from seedsweep.report.text import format_p
 from seedsweep.report.text import format_t
 from seedsweep.report.text import interval_decimals
@@ -479,6 +481,27 @@ def test_format_p_small_values():
 
 
 # ---------------------------------------------------------------- terminal
+
+
+def test_trend_direction_follows_r():
+    # Ten seeds rise a little and one falls steeply: r is positive, the mean slope negative.
+    x = [1.0, 2.0, 3.0]
+    rows = []
+    for seed in range(11):
+        metric = [0.0, 0.01, 0.02] if seed < 10 else [10.0, 5.0, 0.0]
+        for value, number in zip(x, metric):
+            rows.append({"seed": seed, "x": value, "loss": number + 0.001 * seed, "status": "ok"})
+    runs = pd.DataFrame(rows)
+    analysis = seedsweep.analyze(runs, param="x", metric="loss")
+    row = analysis.trend.iloc[0]
+    assert row["r"] > 0
+    assert row["slope"] < 0
+
+    terminal = terminal_summary(analysis, color=False)
+    prose = trend_sentence(analysis, "x", "")
+    assert "trend: higher x -> higher loss" in terminal
+    assert "higher x -> higher loss" in prose
+    assert "the mean per-seed slope in loss points the other way" in prose
 
 
 def test_terminal_summary_plain(sweep):

@@ -405,12 +405,14 @@ def trend_sentence(analysis: Analysis, param: str, group: str) -> str:
         f"pooled r = {float(row.r):.2f} and a per-seed slope t = {format_t(row.slope_t)} "
         f"({p_equals(row.slope_p)})"
     )
-    direction = trend_direction(param, analysis.settings["metric"], row.slope)
+    direction = trend_direction(param, analysis.settings["metric"], row.r)
+    if float(row.slope) * float(row.r) < 0:
+        slope = f"while the mean per-seed slope in {analysis.settings['metric']} points the other way ({slope})"
     if bool(row.clean):
         return f"The trend is a clean dose-response: {direction}, with {stats}, {slope}."
     return (
         f"The trend is not a clean dose-response: {stats}, Spearman rho = "
-        f"{float(row.spearman_rho):.2f}. The fitted direction is {direction}, {slope}."
+        f"{float(row.spearman_rho):.2f}. The direction of r is {direction}, {slope}."
     )
 
 

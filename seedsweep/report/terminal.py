@@ -157,7 +157,7 @@ def _trend_line(analysis: Analysis, param: str, group: str) -> str:
     if rows.empty:
         return "trend: " + prose.trend_sentence(analysis, param, group)
     row = next(rows.itertuples(index=False))
-    direction = trend_direction(param, str(analysis.settings["metric"]), row.slope)
+    direction = trend_direction(param, str(analysis.settings["metric"]), row.r)
     shape = "clean dose-response" if bool(row.clean) else "not a clean dose-response"
     numbers = f"r = {float(row.r):.2f}, per-seed slope {p_equals(row.slope_p)}"
     return f"trend: {direction}, {shape} ({numbers})"

@@ -63,11 +63,15 @@ def verdict_phrase(verdict: str, verdict_text: Any = "") -> str:
     return VERDICT_PHRASES.get(str(verdict), str(verdict_text or verdict))
 
 
-def trend_direction(param: str, metric: str, slope: Any) -> str:
-    """Return the direction of a fitted trend: ``higher lr -> lower val_loss``."""
-    if is_missing(slope) or float(slope) == 0:
+def trend_direction(param: str, metric: str, r: Any) -> str:
+    """Return the direction of a trend by the sign of its pooled r: ``higher lr -> lower val_loss``.
+
+    The trend table's text takes the same sign. The slope in metric units
+    can point the other way, because it weighs seeds with a larger spread more.
+    """
+    if is_missing(r) or float(r) == 0:
         return f"{metric} does not change with {param}"
-    word = "lower" if float(slope) < 0 else "higher"
+    word = "lower" if float(r) < 0 else "higher"
     return f"higher {param} -> {word} {metric}"
 
 
