@@ -198,6 +198,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     )
     study = args.study if is_study else None
     out_dir = Path(args.out) if args.out else default_out_dir(args.source, runs, study)
+    _check_out_dir(args.source, out_dir)
     analysis = _analyze(runs, _analysis_options(args, runs))
     _write_and_print(analysis, runs, out_dir, plots=not args.no_plots, as_json=args.json)
     return 0
@@ -231,6 +232,22 @@ def run_report(args: argparse.Namespace) -> int:
     if analysis is None:
         raise UsageError(f"no report for {sweep_dir}: its runs cannot be analysed (see the warning above for why)")
     return 0
+
+
+def _check_out_dir(source: str, out_dir: Path) -> None:
+    """Reject a report folder in which the report would replace the input table."""
+    from seedsweep.report import REPORT_FILES
+    from seedsweep.report.tables import TABLE_FILES
+
+    source_path = Path(source).expanduser()
+    if not source_path.is_file():
+        return
+    for name in (*TABLE_FILES, *REPORT_FILES):
+        if (out_dir / name).resolve() == source_path.resolve():
+            raise UsageError(
+                f"the report would overwrite the input table {source} (it writes {name} into {out_dir}); "
+                "pass another --out folder"
+            )
 
 
 def _list_studies(args: argparse.Namespace) -> int:

@@ -380,6 +380,26 @@ def test_analyze_table_default_out_dir(tmp_path):
     assert str(out_dir) in result.stdout
 
 
+def test_out_dir_with_input_table(tmp_path):
+    path, _ = noisy_grid(tmp_path / "runs.csv")
+    before = path.read_bytes()
+
+    assert_input_error(seedsweep("analyze", path, "--out", tmp_path), "would overwrite the input table", "--out")
+    assert path.read_bytes() == before
+
+
+def test_report_keeps_other_figures(tmp_path):
+    path, _ = noisy_grid(tmp_path / "runs.csv")
+    (tmp_path / "out" / "figures").mkdir(parents=True)
+    mine = write(tmp_path / "out" / "figures" / "mine.png", "not a seedsweep figure")
+
+    result = seedsweep("analyze", path, "--out", tmp_path / "out")
+
+    assert result.returncode == 0, result.stderr
+    assert mine.read_text() == "not a seedsweep figure"
+    assert (tmp_path / "out" / "figures" / "paired_lr.png").is_file()
+
+
 def test_analyze_baseline_typed(tmp_path):
     path, _ = noisy_grid(tmp_path / "runs.csv")
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 REPORT_FORMATS = ("md", "html")
 FIGURES_DIR = "figures"
+REPORT_FILES = tuple(f"report.{fmt}" for fmt in REPORT_FORMATS)
 
 __all__ = ["REPORT_FORMATS", "terminal_summary", "write_report"]
 
@@ -98,14 +99,20 @@ def write_report(
 
 
 def _remove_old_figures(figures_dir: Path) -> None:
-    """Delete the figures of an earlier report, which the new report would not link."""
+    """Delete the figures of an earlier report, which the new report would not link.
+
+    Only files named as seedsweep names its figures (``paired_lr.png``) are
+    deleted, and other files in the folder stay.
+    """
     from seedsweep.plots import FIGURE_FORMATS
+    from seedsweep.plots import FIGURE_TITLES
 
     if not figures_dir.is_dir():
         return
     for fmt in FIGURE_FORMATS:
-        for path in figures_dir.glob(f"*.{fmt}"):
-            path.unlink()
+        for kind in FIGURE_TITLES:
+            for path in figures_dir.glob(f"{kind}_*.{fmt}"):
+                path.unlink()
 
 
 def _check_formats(kind: str, formats: Sequence[str], known: Sequence[str]) -> None:
