@@ -469,6 +469,17 @@ def test_reclassify_other_metric(tmp_path):
     assert runs.attrs["seedsweep"]["metric"] == "acc"
 
 
+def test_other_metric_default_direction(tmp_path, caplog):
+    sweep_dir, _ = make_sweep(tmp_path, direction="maximize")
+
+    with caplog.at_level(logging.WARNING, logger="seedsweep"):
+        other = load_runs(sweep_dir, metric="acc")
+    assert other.attrs["seedsweep"]["direction"] == "minimize"
+    assert "the sweep's direction (maximize) is for val_loss" in caplog.text
+    assert load_runs(sweep_dir).attrs["seedsweep"]["direction"] == "maximize"
+    assert load_runs(sweep_dir, metric="acc", direction="maximize").attrs["seedsweep"]["direction"] == "maximize"
+
+
 def test_reclassify_keeps_raised_divergence(tmp_path):
     sweep_dir = reclassification_sweep(tmp_path)
     record = nan_loss(ok_record(plan_jobs(LR_VALUES + (0.003, 0.01), [0])[4], 0.0))

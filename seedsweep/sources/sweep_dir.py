@@ -95,14 +95,15 @@ def load_sweep_dir(
     seed_key = _choose_seed_key(plan.get("seed_key"), seed_key, sweep_dir)
 
     runs = _merge(sweep_dir, plan, ledger, folders, settled, seed_key)
-    direction = direction or plan.get("direction") or "minimize"
+    recorded = plan.get("metric") or recorded_metric(runs)
+    direction = direction or _recorded_direction(plan.get("direction"), recorded, metric)
     if metrics_file is not None:
         runs = apply_metrics_file(runs, metrics_file, metric, direction, divergence, problems)
 
     analysed, bound = settle_metric(
         runs,
         metric=metric,
-        recorded=plan.get("metric") or recorded_metric(runs),
+        recorded=recorded,
         direction=direction,
         divergence=divergence,
         recorded_divergence=plan.get("divergence"),
@@ -119,6 +120,20 @@ def load_sweep_dir(
     }
     log.info("loaded %s from %s", summarize(runs), sweep_dir)
     return build_table(runs, list(plan.get("params") or {}), attrs, [analysed] if analysed else [])
+
+
+def _recorded_direction(planned: str | None, recorded: str | None, metric: str | None) -> str:
+    """Return the sweep's direction when it applies to the analysed metric, else minimize."""
+    if metric is None or recorded is None or metric == recorded:
+        return planned or "minimize"
+    log.warning(
+        "the sweep's direction (%s) is for %s, so %s is analysed as lower is better, the default; "
+        "pass --direction maximize (direction='maximize' in Python) if higher is better",
+        planned or "minimize",
+        recorded,
+        metric,
+    )
+    return "minimize"
 
 
 def _choose_seed_key(recorded: str | None, requested: str | None, sweep_dir: Path) -> str:
