@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -259,6 +261,66 @@ def first_line_of(error: BaseException) -> str:
     """Return the first line of an exception's message, or its type when it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def still_running_here(job_dir: Path) -> dict[str, Any] | None:
+    """Return a job's started marker when the process it names still runs on this host.
+
+    A sweeper killed with SIGKILL can leave its launcher's workers running
+    their jobs. On Linux, a process that started after the marker was
+    written is another one that reuses the pid, so it does not count.
+
+    NOTE: without /proc (macOS), any live process with the marker's pid
+    counts, so a pid reused by another program blocks the resume until it ends.
+    """
+    marker = _read_marker(job_dir / STARTED_FILE)
+    if marker is None or marker.get("host") != socket.gethostname():
+        return None
+    pid = marker.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
+        return None
+    if not _process_exists(pid):
+        return None
+    started = _process_start(pid)
+    written = _timestamp(marker.get("started_at"))
+    if started is not None and written is not None and started > written + PROCESS_START_SLACK:
+        return None
+    return marker
+
+
+# Seconds by which a process's start time, read from /proc in clock ticks,
+# may seem later than a marker its own code wrote.
+PROCESS_START_SLACK = 1.0
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _process_start(pid: int) -> float | None:
+    """Return a process's start as a Unix time, from /proc on Linux; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, IndexError, StopIteration):
+        return None
+    # After the command name: field 3 is the state, field 22 the start in clock ticks after boot.
+    return int(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _timestamp(text: Any) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return None
 
 
 def has_started(job: Job, sweep_dir: Path) -> bool:

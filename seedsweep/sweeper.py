@@ -203,10 +203,24 @@ class SweepRunner:
             return {}
         found = gather.collect(unledgered, None, self.sweep_dir, self.raw)
         records = [record for record in found if record.job_dir is not None]
+        self._check_none_running(records)
         if records:
             append_jsonl(self.ledger, [record.to_dict() for record in records])
             log.info(f"Gathered {len(records)} runs that the ledger lacked from their folders")
         return {record.job: record for record in records}
+
+    def _check_none_running(self, records: Sequence[RunRecord]) -> None:
+        """Stop the resume while a job without a record still runs on this host."""
+        for record in records:
+            if record.status is not RunStatus.MISSING or record.job_dir is None:
+                continue
+            marker = gather.still_running_here(self.sweep_dir / record.job_dir)
+            if marker is not None:
+                stop_with_usage_error(
+                    f"cannot resume yet: job {record.job} ({record.job_dir}) still runs in process "
+                    f"{marker['pid']} on this host, started at {marker.get('started_at')}. "
+                    "Wait for it to end or stop it, then resume."
+                )
 
     def _jobs_to_run(self, plan: Plan, recorded: Mapping[int, RunRecord]) -> list[Job]:
         keep = set(FINISHED_STATUSES)

@@ -6,9 +6,12 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ import pytest
 from conftest import FAULT_APP
 from conftest import REPO_ROOT
 from conftest import run_hydra
+
+from seedsweep import gather
 
 SEEDSWEEP = ["-m", "hydra/sweeper=seedsweep", "hydra.sweeper.metric=loss"]
 
@@ -337,6 +342,49 @@ def test_resume_gathers_unledgered_jobs(tmp_path):
     assert (sweep_dir / "2" / "seedsweep.json").read_bytes() == finished_record
     assert not (sweep_dir / "2" / "seedsweep.attempts").exists()
     assert (sweep_dir / "3" / "seedsweep.attempts" / "1" / "seedsweep.started.json").exists()
+
+
+def test_resume_waits_for_running_job(tmp_path):
+    args = ("hydra.sweeper.seeds=2", "x=1,2", "hydra.sweeper.report.plots=false")
+    first, sweep_dir = sweep(tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    ledger_path = sweep_dir / "seedsweep" / "runs.jsonl"
+    ledger_path.write_text("".join(ledger_path.read_text("utf-8").splitlines(keepends=True)[:3]), "utf-8")
+    (sweep_dir / "3" / "seedsweep.json").unlink()
+    # A worker left behind by a killed sweeper, still running job 3.
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.2)
+        marker_path = sweep_dir / "3" / "seedsweep.started.json"
+        marker = json.loads(marker_path.read_text("utf-8"))
+        marker.update(pid=worker.pid, started_at=datetime.now(timezone.utc).isoformat())
+        marker_path.write_text(json.dumps(marker), "utf-8")
+
+        waiting, _ = sweep(tmp_path, *args, "hydra.sweeper.resume=true")
+        assert waiting.returncode == 2, waiting.stderr
+        assert f"job 3 (3) still runs in process {worker.pid} on this host" in waiting.stderr
+        assert len(ledger(sweep_dir)) == 3
+    finally:
+        worker.kill()
+        worker.wait()
+
+    resumed, _ = sweep(tmp_path, *args, "hydra.sweeper.resume=true")
+    assert resumed.returncode == 0, resumed.stderr
+    assert by_job(ledger(sweep_dir))[3]["status"] == "ok"
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="process start times come from /proc")
+def test_reused_pid_is_not_the_job(tmp_path):
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        marker = {"job": 3, "host": socket.gethostname(), "pid": worker.pid}
+        for started_at, running in [("2020-01-01T00:00:00+00:00", False), (datetime.now(timezone.utc).isoformat(), True)]:
+            (tmp_path / "seedsweep.started.json").write_text(json.dumps({**marker, "started_at": started_at}), "utf-8")
+            assert (gather.still_running_here(tmp_path) is not None) == running
+    finally:
+        worker.kill()
+        worker.wait()
+    assert gather.still_running_here(tmp_path) is None
 
 
 def test_kill_sweeper_then_resume(tmp_path):
