@@ -324,12 +324,22 @@ def test_resume_runs_crashed_again(tmp_path):
     assert (sweep_dir / "3" / "seedsweep.attempts" / "1" / "seedsweep.json").exists()
 
 
-def test_resume_gathers_unledgered_jobs(tmp_path):
-    args = ("hydra.sweeper.seeds=2", "x=1,2", "hydra.sweeper.report.plots=false")
-    first, sweep_dir = sweep(tmp_path, *args)
+SMALL_SWEEP = ("hydra.sweeper.seeds=2", "x=1,2", "hydra.sweeper.report.plots=false")
+
+
+def sweep_with_short_ledger(tmp_path: Path, kept_lines: int) -> Path:
+    """Run SMALL_SWEEP, then cut its ledger as a sweeper killed before its last appends leaves it."""
+    first, sweep_dir = sweep(tmp_path, *SMALL_SWEEP)
     assert first.returncode == 0, first.stderr
     ledger_path = sweep_dir / "seedsweep" / "runs.jsonl"
-    ledger_path.write_text("".join(ledger_path.read_text("utf-8").splitlines(keepends=True)[:2]), "utf-8")
+    lines = ledger_path.read_text("utf-8").splitlines(keepends=True)
+    ledger_path.write_text("".join(lines[:kept_lines]), "utf-8")
+    return sweep_dir
+
+
+def test_resume_gathers_unledgered_jobs(tmp_path):
+    args = SMALL_SWEEP
+    sweep_dir = sweep_with_short_ledger(tmp_path, 2)
     finished_record = (sweep_dir / "2" / "seedsweep.json").read_bytes()
     (sweep_dir / "3" / "seedsweep.json").unlink()
 
@@ -345,11 +355,8 @@ def test_resume_gathers_unledgered_jobs(tmp_path):
 
 
 def test_resume_waits_for_running_job(tmp_path):
-    args = ("hydra.sweeper.seeds=2", "x=1,2", "hydra.sweeper.report.plots=false")
-    first, sweep_dir = sweep(tmp_path, *args)
-    assert first.returncode == 0, first.stderr
-    ledger_path = sweep_dir / "seedsweep" / "runs.jsonl"
-    ledger_path.write_text("".join(ledger_path.read_text("utf-8").splitlines(keepends=True)[:3]), "utf-8")
+    args = SMALL_SWEEP
+    sweep_dir = sweep_with_short_ledger(tmp_path, 3)
     (sweep_dir / "3" / "seedsweep.json").unlink()
     # A worker left behind by a killed sweeper, still running job 3.
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
