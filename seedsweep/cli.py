@@ -113,7 +113,7 @@ def _add_analyze(commands: Any) -> None:
     parser.add_argument(
         "--scale",
         choices=("auto", "linear", "log"),
-        help="trend axis (default: auto, which is log when the values are log-spaced)",
+        help="trend axis (default: auto, which is log10 when every value is positive and max/min >= 100)",
     )
     parser.add_argument(
         "--t-threshold",

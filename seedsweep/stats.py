@@ -585,14 +585,16 @@ def _only_metric(candidates: list[str], metrics: list[str], params: list[str]) -
         )
     listed = ", ".join(metrics)
     raise AnalysisError(
-        f"no metric named and the run table has several candidate columns ({listed}): pass metric="
+        f"no metric named and the run table has several candidate columns ({listed}): name one "
+        "(metric= in Python, --metric for seedsweep analyze, hydra.sweeper.metric in a sweep)"
     )
 
 
 def _check_groups(runs: pd.DataFrame, groups: list[str], metric: str) -> None:
     for name in groups:
         if name not in runs.columns:
-            raise AnalysisError(f"unknown group key {name!r}: it is not a column of the run table")
+            columns = ", ".join(str(column) for column in runs.columns if column not in RUN_TABLE_COLUMNS)
+            raise AnalysisError(f"unknown group key {name!r}: the run table's other columns are {columns or 'none'}")
         if name in (SEED, metric):
             raise AnalysisError(f"{name!r} cannot form groups: it is the seed or the metric")
 

@@ -167,6 +167,8 @@ class SweepRunner:
                 f"hydra.sweeper.resume=true; to start a new one, choose another hydra.sweep.dir."
             )
         if not exists:
+            if self.raw.get("resume"):
+                log.warning(f"Nothing to resume in {self.sweep_dir}: starting a new sweep there")
             self.sweep_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
             write_json_atomic(plan_path, current)
@@ -390,7 +392,8 @@ class SweepRunner:
         if broken:
             sys.stderr.write(
                 f"seedsweep: {broken} of {len(records)} runs crashed or went missing ({summary}). "
-                f"The report and failures.csv in {self.out_dir} list them.\n"
+                f"The report and failures.csv in {self.out_dir} list them. Once fixed, "
+                f"hydra.sweeper.resume=true hydra.sweep.dir={self.sweep_dir} runs them again.\n"
             )
             sys.exit(EXIT_FAILED_RUNS)
 

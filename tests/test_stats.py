@@ -771,7 +771,7 @@ def test_table_without_attrs_needs_names():
 
     assert analyze(runs, param="lr").settings["metric"] == "val_loss"
     assert analyze(runs, metric="val_loss").settings["params"] == ["lr"]
-    with pytest.raises(AnalysisError, match="pass metric="):
+    with pytest.raises(AnalysisError, match="name one"):
         analyze(runs)
 
 
@@ -798,7 +798,7 @@ def test_baseline_sets_the_reference():
         ({"t_threshold": 0}, "t_threshold must be a positive finite number, got 0"),
         ({"t_threshold": "two"}, "t_threshold must be a positive number, got 'two'"),
         ({"baseline": 0.5}, "baseline 0.5 is not among the values of 'lr' \\(1, 2, 3\\)"),
-        ({"groups": ["model"]}, "unknown group key 'model'"),
+        ({"groups": ["model"]}, "unknown group key 'model': the run table's other columns are lr, val_loss"),
         ({"groups": ["lr"], "param": "lr"}, "'lr' is both the study parameter and a group key"),
         ({"param": "seed"}, "'seed' is the seed axis"),
         ({"param": 3}, "param must be a column name or a list of them, got 3"),

@@ -284,6 +284,14 @@ def test_seed_swept_on_command_line(tmp_path):
 # ---------------------------------------------------------------- resume
 
 
+def test_resume_of_new_dir_warns(tmp_path):
+    result, sweep_dir = sweep(tmp_path, "hydra.sweeper.seeds=2", "x=1,2", "hydra.sweeper.resume=true")
+
+    assert result.returncode == 0, result.stderr
+    assert f"Nothing to resume in {sweep_dir}: starting a new sweep there" in result.stdout
+    assert len(ledger(sweep_dir)) == 4
+
+
 def test_sweep_dir_in_use_needs_resume(tmp_path):
     first, sweep_dir = sweep(tmp_path, "hydra.sweeper.seeds=2", "x=1,2")
     assert first.returncode == 0, first.stderr

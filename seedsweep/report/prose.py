@@ -422,7 +422,8 @@ def _no_trend_sentence(analysis: Analysis, param: str, group: str) -> str:
     values = section_values(analysis, param, group)
     if not is_numeric(values):
         return f"No trend was fitted because {param} is not numeric."
-    return f"No trend was fitted because {param} has only {len(values)} values (3 are needed)."
+    count = "1 value" if len(values) == 1 else f"{len(values)} values"
+    return f"No trend was fitted because {param} has only {count} (3 are needed)."
 
 
 # ---------------------------------------------------------------- failures
