@@ -275,12 +275,13 @@ def _write_and_print(analysis: Any, runs: pd.DataFrame, out_dir: Path, *, plots:
     import json
 
     from seedsweep import report
+    from seedsweep.report.terminal import print_text
 
     report.write_report(analysis, runs, out_dir, plots=plots)
     if as_json:
-        print(json.dumps(analysis.to_json()))
+        print_text(json.dumps(analysis.to_json()))
     else:
-        print(report.terminal_summary(analysis, out_dir))
+        print_text(report.terminal_summary(analysis, out_dir))
 
 
 def default_out_dir(source: str, runs: pd.DataFrame, study: str | None) -> Path:

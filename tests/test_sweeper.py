@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -282,6 +283,18 @@ def test_seed_swept_on_command_line(tmp_path):
 
 
 # ---------------------------------------------------------------- resume
+
+
+def test_closed_output_pipe_is_not_a_failure(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, str(FAULT_APP), *SEEDSWEEP, f"hydra.sweep.dir={sweep_dir}", *SMALL_SWEEP]
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    piped = f"{shlex.join(command)} | head -c 1 > /dev/null; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", piped], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+
+    assert result.returncode == 0, result.stderr
+    assert not (sweep_dir / "seedsweep" / "report-error.txt").exists()
+    assert (sweep_dir / "seedsweep" / "report.md").is_file()
 
 
 def test_resume_of_new_dir_warns(tmp_path):

@@ -35,6 +35,7 @@ def report_sweep(
     """
     from seedsweep.report import terminal_summary
     from seedsweep.report import write_report
+    from seedsweep.report.terminal import print_text
     from seedsweep.sources import load_runs
     from seedsweep.stats import AnalysisError
     from seedsweep.stats import analyze
@@ -60,5 +61,5 @@ def report_sweep(
         figure_formats=tuple(options.get("figure_formats", ("png",))),
     )
     if options.get("terminal", True):
-        print(terminal_summary(analysis, out_dir))
+        print_text(terminal_summary(analysis, out_dir))
     return analysis

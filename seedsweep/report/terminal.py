@@ -58,6 +58,19 @@ def use_color(color: bool | None) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+def print_text(text: str) -> None:
+    """Print to stdout; when the reader has closed the pipe (``| head``), drop the rest of the output.
+
+    The records and the report are already written by then, so a closed
+    pipe must not turn a finished sweep into a failed one.
+    """
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would fail again when it flushes stdout at exit, so stdout becomes /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def render(analysis: Analysis, out_dir: Path | None = None, *, color: bool | None = None) -> str:
     """Return the terminal summary: a table and trend per section, the overview, the path."""
     colored = use_color(color)
