@@ -272,7 +272,7 @@ def analyze(
         raise AnalysisError(_every_run_failed(rows))
     results = [_analyze_param(runs, rows, codes, settings, name) for name in settings.params]
 
-    return _assemble(settings, rows, results)
+    return _assemble(settings, rows, results, _one_run_per_value_notes(runs, codes, settings))
 
 
 def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -1724,7 +1724,7 @@ def _coverage_notes(
 # ---------------------------------------------------------------- assembly
 
 
-def _assemble(settings: _Settings, rows: _Rows, results: list[_ParamResult]) -> Analysis:
+def _assemble(settings: _Settings, rows: _Rows, results: list[_ParamResult], table_notes: list[str]) -> Analysis:
     summary = _concat([_summary_frame(result) for result in results], SUMMARY_COLUMNS)
     trend_rows = [g.trend for result in results for g in result.groups if g.trend is not None]
     trend = pd.DataFrame(trend_rows, columns=TREND_COLUMNS)
@@ -1732,7 +1732,7 @@ def _assemble(settings: _Settings, rows: _Rows, results: list[_ParamResult]) -> 
     scores = _concat([_scores_frame(result) for result in results], SCORE_COLUMNS)
     groups = pd.DataFrame([g.group for result in results for g in result.groups], columns=GROUP_COLUMNS)
 
-    notes = []
+    notes = list(table_notes)
     if rows.relabelled:
         notes.append(
             f"{_count(len(rows.relabelled), 'run has', 'runs have')} status ok but no finite "
@@ -1746,6 +1746,25 @@ def _assemble(settings: _Settings, rows: _Rows, results: list[_ParamResult]) -> 
             notes.extend(f"{where}: {note}" for note in group.notes)
 
     return Analysis(settings.as_dict(), summary, trend, failures, scores, groups, notes)
+
+
+def _one_run_per_value_notes(runs: pd.DataFrame, codes: _Codes, settings: _Settings) -> list[str]:
+    """Warn about swept columns with a different value in every run, such as a free-text note.
+
+    No value of such a column runs on two seeds, and held fixed it puts each
+    run in a group of its own, so nothing that involves it can be compared.
+    """
+    notes = []
+    for name in settings.swept:
+        if len(runs) > 2 and codes.distinct(name) == len(runs):
+            note = (
+                f"{name} has a different value in every run, so no value of it runs on two seeds and "
+                "each run is a group of its own; if it is not a parameter, drop that column "
+                "(or name the parameters with param=)"
+            )
+            log.warning(note)
+            notes.append(note)
+    return notes
 
 
 def _every_run_failed(rows: _Rows) -> str:

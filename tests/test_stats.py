@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import warnings
 
@@ -748,6 +749,20 @@ def test_value_absent_from_one_group_is_noted():
 
 
 # ---------------------------------------------------------------- settings and arguments
+
+
+def test_column_unique_per_run_is_noted(caplog):
+    rng = np.random.default_rng(29)
+    runs = run_table(rng.normal(size=(4, 3)), [1, 2, 3])
+    runs["note"] = [f"run {row}" for row in range(len(runs))]
+    runs.attrs["seedsweep"]["params"] = ["lr", "note"]
+
+    with caplog.at_level(logging.WARNING, logger="seedsweep"):
+        analysis = analyze(runs, param="lr")
+    expected = "note has a different value in every run, so no value of it runs on two seeds"
+    assert expected in analysis.notes[0]
+    assert expected in caplog.text
+    assert not any("different value in every run" in note for note in analyze(runs.drop(columns="note")).notes)
 
 
 def test_attrs_supply_missing_arguments():
