@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -263,6 +264,11 @@ def first_line_of(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+# Seconds by which a process's start time, read from /proc in clock ticks,
+# may seem later than a marker its own code wrote.
+PROCESS_START_SLACK = 1.0
+
+
 def still_running_here(job_dir: Path) -> dict[str, Any] | None:
     """Return a job's started marker when the process it names still runs on this host.
 
@@ -288,18 +294,13 @@ def still_running_here(job_dir: Path) -> dict[str, Any] | None:
     return marker
 
 
-# Seconds by which a process's start time, read from /proc in clock ticks,
-# may seem later than a marker its own code wrote.
-PROCESS_START_SLACK = 1.0
-
-
 def _process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # the process exists but belongs to another user
     return True
 
 
@@ -315,8 +316,6 @@ def _process_start(pid: int) -> float | None:
 
 
 def _timestamp(text: Any) -> float | None:
-    from datetime import datetime
-
     try:
         return datetime.fromisoformat(str(text)).timestamp()
     except ValueError:

@@ -389,8 +389,8 @@ def append_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append one JSON line per row, then flush them to disk.
 
     Each line is handed to the operating system before the next is written,
-    so a killed process leaves at most a torn last line. A torn last line, left by a process killed while writing, is closed with
-    a newline first so the new lines stay readable.
+    so a killed process leaves at most a torn last line. Such a line is
+    closed with a newline first, so the new lines stay readable.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -630,7 +630,7 @@ def _check_study_param(runs: pd.DataFrame, codes: _Codes, name: str, groups: lis
     if name in groups:
         raise AnalysisError(f"{name!r} is both the study parameter and a group key: remove it from groups")
     if codes.distinct(name) < 2:
-        values = runs[name].dropna().unique()
+        values = codes[name][1].dropna()
         only = repr(_native(values[0])) if len(values) else "none"
         raise AnalysisError(
             f"parameter {name!r} has one value only ({only}): sweep at least two values to compare"
@@ -742,7 +742,7 @@ def _status_ok(status: pd.Series) -> np.ndarray:
     """Return where the status is ok; RunStatus members compare equal to their text."""
     if status.dtype == object:
         try:
-            # numpy compares an object column in one pass: 10 ms against pandas' 33 ms for 1e6 rows here.
+            # numpy compares an object column in one pass (measured: 10 ms against 33 ms for 1e6 rows).
             return np.asarray(status.to_numpy() == "ok", dtype=bool)
         except TypeError:
             pass  # pd.NA has no truth value, so pandas' comparison below handles it.
@@ -1696,7 +1696,7 @@ def _identical_notes(param: str, values: list[Any], comparison: dict[str, Any], 
     if k == 2:
         return [
             "two values: z is ±1 on every seed, so t is infinite when every seed agrees; "
-            "p is the paired t-test's, so read the paired difference"
+            "p comes from the paired t-test of the metrics, so read the paired difference"
         ]
     listed = ", ".join(_format_value(v) for v in identical)
     return [f"{param}={listed}: identical on every seed (t is infinite); read the paired difference"]

@@ -127,8 +127,8 @@ def _recorded_direction(planned: str | None, recorded: str | None, metric: str |
     if metric is None or recorded is None or metric == recorded:
         return planned or "minimize"
     log.warning(
-        "the sweep's direction (%s) is for %s, so %s is analysed as lower is better, the default; "
-        "pass --direction maximize (direction='maximize' in Python) if higher is better",
+        "the sweep's direction (%s) is for %s, so %s is analysed as lower is better, the default. "
+        "Pass --direction maximize (direction='maximize' in Python) if higher is better",
         planned or "minimize",
         recorded,
         metric,
